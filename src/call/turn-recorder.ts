@@ -1,0 +1,139 @@
+import { voice, type llm } from '@livekit/agents';
+import type { MemoryQueue } from '../memory/memory-queue.js';
+import type { QueueStats } from '../memory/queue-stats.js';
+import type { ReplyMode, ReplySource, ReplyTiming } from '../replies/reply-generator.js';
+
+export interface TurnLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** One finished turn as logged and published: what answered, how fast, and how far memory lags behind. */
+export interface TurnReport {
+  turn: number;
+  mode: ReplyMode;
+  source: ReplySource;
+  llmTtftMs: number | null;
+  llmTotalMs: number | null;
+  interrupted: boolean;
+  fallbacks: string[];
+  memoryWritten: 'queued' | 'by_letta' | 'waiting_for_letta' | 'skipped';
+  queueDepth: number;
+  oldestPendingAgeMs: number;
+  writeLagMs: number | null;
+  lastWriteLatencyMs: number | null;
+  writeRetries: number;
+  deadLetters: number;
+}
+
+export interface TurnRecorderOptions {
+  queue: MemoryQueue;
+  /** The Letta agent id, or a promise of it while Letta has not been reached yet. */
+  agentId: () => string | undefined;
+  whenAgent: () => Promise<string>;
+  sessionId: string;
+  mode: ReplyMode;
+  logger: TurnLogger;
+  onTurn?: (report: TurnReport) => void;
+}
+
+/**
+ * The slow path's entry: pairs each user message with the assistant reply that followed and hands the turn
+ * to the memory queue. It listens to the session's conversation events, so it runs after speech, never before it.
+ */
+export class TurnRecorder {
+  private pendingUser: llm.ChatMessage | undefined;
+  private lastReply: ReplyTiming | undefined;
+  private turns = 0;
+  private readonly backgroundWrites = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: TurnRecorderOptions) {}
+
+  attach(session: voice.AgentSession): void {
+    session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (event) => {
+      const item = event.item;
+      if (item.type !== 'message') return;
+      if (item.role === 'user') this.pendingUser = item;
+      else if (item.role === 'assistant') this.completeTurn(item);
+    });
+  }
+
+  /** The agent reports each reply's timing here; the next assistant message is matched with it. */
+  readonly recordReply = (timing: ReplyTiming): void => {
+    this.lastReply = timing;
+  };
+
+  /** Resolves once every turn seen so far has been handed to the queue (tests, shutdown). */
+  async flushed(): Promise<void> {
+    await Promise.allSettled([...this.backgroundWrites]);
+  }
+
+  private completeTurn(assistant: llm.ChatMessage): void {
+    const user = this.pendingUser;
+    this.pendingUser = undefined;
+    const reply = this.lastReply;
+    this.lastReply = undefined;
+    this.turns += 1;
+
+    const assistantText = assistant.textContent ?? '';
+    const userText = user?.textContent ?? '';
+    const memoryWritten = this.handOver(reply, userText, assistantText, assistant, user);
+    const report = this.report(reply, assistant.interrupted, memoryWritten);
+    this.options.logger.info({ ...report, sessionId: this.options.sessionId }, 'turn complete');
+    this.options.onTurn?.(report);
+  }
+
+  private handOver(
+    reply: ReplyTiming | undefined,
+    userText: string,
+    assistantText: string,
+    assistant: llm.ChatMessage,
+    user: llm.ChatMessage | undefined,
+  ): TurnReport['memoryWritten'] {
+    // A greeting or an unheard reply carries nothing the user said; Letta-answered turns are stored by Letta.
+    if (!userText || !assistantText) return 'skipped';
+    if (reply?.source === 'letta' && !assistant.interrupted) return 'by_letta';
+    const turn = {
+      sessionId: this.options.sessionId,
+      userText,
+      assistantText,
+      interrupted: assistant.interrupted,
+      userAt: user?.createdAt ?? assistant.createdAt,
+      assistantAt: assistant.createdAt,
+    };
+    const agentId = this.options.agentId();
+    const write = (agentId ? Promise.resolve(agentId) : this.options.whenAgent())
+      .then((id) => this.options.queue.enqueue({ ...turn, agentId: id }))
+      .catch((err: unknown) =>
+        this.options.logger.error({ err: (err as Error).message, sessionId: this.options.sessionId }, 'could not queue a turn for Letta'),
+      );
+    this.backgroundWrites.add(write);
+    void write.finally(() => this.backgroundWrites.delete(write));
+    return agentId ? 'queued' : 'waiting_for_letta';
+  }
+
+  private report(reply: ReplyTiming | undefined, interrupted: boolean, memoryWritten: TurnReport['memoryWritten']): TurnReport {
+    const stats: QueueStats = this.options.queue.stats();
+    return {
+      turn: this.turns,
+      mode: reply?.mode ?? this.options.mode,
+      source: reply?.source ?? 'openai',
+      llmTtftMs: round(reply?.ttftMs),
+      llmTotalMs: round(reply?.totalMs),
+      interrupted,
+      fallbacks: reply?.failures ?? [],
+      memoryWritten,
+      queueDepth: stats.depth,
+      oldestPendingAgeMs: stats.oldestPendingAgeMs,
+      writeLagMs: stats.writeLagMs,
+      lastWriteLatencyMs: stats.lastWriteLatencyMs,
+      writeRetries: stats.retries,
+      deadLetters: stats.deadLetters,
+    };
+  }
+}
+
+function round(ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round(ms);
+}

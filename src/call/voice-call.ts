@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto';
+import type { voice } from '@livekit/agents';
+import { LettaVoiceAgent } from '../agent.js';
+import type { WorkerServices } from '../services.js';
+import { TurnRecorder, type TurnReport } from './turn-recorder.js';
+
+export interface VoiceCallOptions {
+  sessionId?: string;
+  /** How long session start may wait for Letta before the call goes on without memory context. */
+  memoryTimeoutMs?: number;
+  onTurn?: (report: TurnReport) => void;
+}
+
+export interface VoiceCall {
+  agent: LettaVoiceAgent;
+  recorder: TurnRecorder;
+  memoryAvailable: boolean;
+}
+
+/**
+ * Prepares one call: reads the Letta agent's core memory (bounded wait), builds the agent whose LLM node holds
+ * the fast and full Letta paths, and records finished turns into the memory queue.
+ */
+export async function prepareVoiceCall(services: WorkerServices, session: voice.AgentSession, options: VoiceCallOptions = {}): Promise<VoiceCall> {
+  const { config, memory, queue, logger } = services;
+  const sessionId = options.sessionId ?? randomUUID();
+  const memoryAvailable = await memory.refreshAtSessionStart(options.memoryTimeoutMs ?? 3_000);
+  const mode = config.hybridStreaming ? 'hybrid' : 'letta';
+  const recorder = new TurnRecorder({
+    queue,
+    agentId: () => memory.agentId,
+    whenAgent: () => memory.whenAgent(),
+    sessionId,
+    mode,
+    logger,
+    onTurn: options.onTurn,
+  });
+  const agent = new LettaVoiceAgent({
+    instructions: config.instructions,
+    mode,
+    onReply: recorder.recordReply,
+    replies: {
+      chat: { client: services.chat, model: config.openai.model },
+      memory: () => memory.blocks,
+      letta: {
+        client: services.letta,
+        baseURL: config.letta.baseURL,
+        agentId: () => memory.agentId,
+        acquireAgent: (agentId) => holdAgent(services, agentId),
+      },
+    },
+  });
+  recorder.attach(session);
+  logger.info({ sessionId, mode, memoryAvailable, memoryBlocks: memory.blocks.length }, 'voice call ready');
+  return { agent, recorder, memoryAvailable };
+}
+
+/** Takes the memory queue's per-agent lock and returns its release, so a streamed reply can hold it throughout. */
+function holdAgent(services: WorkerServices, agentId: string): Promise<() => void> {
+  return new Promise((acquired) => {
+    void services.queue.runExclusive(agentId, () => new Promise<void>((release) => acquired(release)));
+  });
+}

@@ -1,0 +1,214 @@
+import 'dotenv/config';
+import { z } from 'zod';
+
+export type MemoryWriteStrategy = Config['memory']['writeStrategy'];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        problems.map((p) => `  - ${p}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+const OFFICIAL_OPENAI_URL = 'https://api.openai.com/v1';
+
+const optionalText = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+const optionalUrl = (protocols: readonly string[]) =>
+  z.preprocess((v) => (v === '' ? undefined : v), url(protocols).optional());
+const httpUrl = ['http:', 'https:'] as const;
+const boolFlag = (fallback: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    });
+const positiveInt = (fallback: number) =>
+  z.preprocess(
+    (v) => (v === undefined || v === '' ? String(fallback) : v),
+    z
+      .string()
+      .regex(/^\d+$/, 'must be a positive whole number')
+      .transform(Number)
+      .refine((n) => n > 0, 'must be greater than 0'),
+  );
+
+const envSchema = z.object({
+  LIVEKIT_URL: optionalUrl(['ws:', 'wss:', 'http:', 'https:']),
+  LIVEKIT_API_KEY: optionalText,
+  LIVEKIT_API_SECRET: optionalText,
+  AGENT_NAME: z.string().trim().default('letta-voice-agent'),
+  WORKER_HTTP_PORT: z.preprocess((v) => (v === undefined || v === '' ? '8081' : v), z.string().regex(/^\d+$/, 'must be a port number').transform(Number).refine((n) => n < 65536, 'must be a port number')),
+
+  OPENAI_API_KEY: optionalText,
+  OPENAI_BASE_URL: url(httpUrl).default(OFFICIAL_OPENAI_URL),
+  VOICE_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
+  OPENAI_TTS_BASE_URL: optionalUrl(httpUrl),
+  OPENAI_TTS_MODEL: z.string().trim().min(1).default('gpt-4o-mini-tts'),
+  OPENAI_TTS_VOICE: z.string().trim().min(1).default('alloy'),
+
+  DEEPGRAM_API_KEY: optionalText,
+  DEEPGRAM_BASE_URL: optionalUrl([...httpUrl, 'ws:', 'wss:']),
+  DEEPGRAM_MODEL: z.string().trim().min(1).default('nova-3'),
+
+  CARTESIA_API_KEY: optionalText,
+  CARTESIA_VOICE: optionalText,
+  CARTESIA_MODEL: z.string().trim().min(1).default('sonic-2'),
+  CARTESIA_BASE_URL: optionalUrl(httpUrl),
+
+  LETTA_BASE_URL: url(httpUrl).default('http://localhost:8283'),
+  LETTA_API_KEY: optionalText,
+  LETTA_AGENT_ID: optionalText,
+  LETTA_AGENT_NAME: z.string().trim().min(1).default('Agent_66'),
+  LETTA_MODEL: z.string().trim().min(1).default('openai/gpt-4o-mini'),
+  LETTA_EMBEDDING: optionalText,
+  LETTA_TIMEOUT_MS: positiveInt(15_000),
+
+  USE_HYBRID_STREAMING: boolFlag(true),
+  PREEMPTIVE_GENERATION: boolFlag(true),
+  TURN_DETECTION: z.enum(['vad', 'stt'], { message: 'must be vad or stt' }).default('vad'),
+  ENDPOINTING_MIN_DELAY_MS: positiveInt(400),
+  AGENT_INSTRUCTIONS: optionalText,
+  GREETING: z.string().trim().default('Greet the user warmly and briefly, using what you remember about them.'),
+
+  MEMORY_DATA_DIR: z.string().trim().min(1).default('./data'),
+  MEMORY_WRITE_STRATEGY: z.enum(['agent', 'archival'], { message: 'must be agent or archival' }).default('agent'),
+  MEMORY_BATCH_MAX: positiveInt(8),
+  MEMORY_MAX_CONCURRENCY: positiveInt(4),
+  MEMORY_DRAIN_DEADLINE_MS: positiveInt(10_000),
+
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { message: 'must be one of trace, debug, info, warn, error, fatal' }).default('info'),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+/**
+ * The worker's whole configuration, read once from the environment.
+ * Every variable is documented in .env.example and the README.
+ */
+
+export type TtsConfig =
+  | { provider: 'cartesia'; apiKey: string; voice?: string; model: string; baseUrl?: string }
+  | { provider: 'openai'; apiKey: string; baseURL: string; model: string; voice: string };
+
+export interface Config {
+  livekit: { url?: string; apiKey?: string; apiSecret?: string; agentName: string; workerHttpPort: number };
+  openai: { apiKey: string; baseURL: string; model: string };
+  tts: TtsConfig;
+  deepgram: { apiKey: string; baseUrl?: string; model: string };
+  letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
+  hybridStreaming: boolean;
+  preemptiveGeneration: boolean;
+  turnDetection: 'vad' | 'stt';
+  endpointingMinDelayMs: number;
+  instructions?: string;
+  greeting: string;
+  memory: { dataDir: string; writeStrategy: 'agent' | 'archival'; batchMax: number; maxConcurrency: number; drainDeadlineMs: number };
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export interface LoadConfigOptions {
+  /** The LiveKit worker needs server credentials; offline sessions (tests, demo) do not. */
+  requireLiveKit?: boolean;
+}
+
+/** Reads and validates the environment. Throws one ConfigError naming every bad variable; values never appear in it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  if (parsed.success) problems.push(...crossFieldProblems(parsed.data, options));
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  return toConfig(parsed.data);
+}
+
+function crossFieldProblems(env: Env, { requireLiveKit = true }: LoadConfigOptions): string[] {
+  const problems: string[] = [];
+  const missing = (name: string, why: string) => problems.push(`${name}: missing (${why})`);
+  if (requireLiveKit) {
+    if (!env.LIVEKIT_URL) missing('LIVEKIT_URL', 'required to connect the worker to LiveKit');
+    if (!env.LIVEKIT_API_KEY) missing('LIVEKIT_API_KEY', 'required to connect the worker to LiveKit');
+    if (!env.LIVEKIT_API_SECRET) missing('LIVEKIT_API_SECRET', 'required to connect the worker to LiveKit');
+  }
+  const usesOfficialOpenAI = env.OPENAI_BASE_URL.replace(/\/+$/, '') === OFFICIAL_OPENAI_URL;
+  if (!env.OPENAI_API_KEY && usesOfficialOpenAI) missing('OPENAI_API_KEY', 'required by api.openai.com; set OPENAI_BASE_URL for a keyless local server');
+  if (!env.CARTESIA_API_KEY && !env.OPENAI_API_KEY && !env.OPENAI_TTS_BASE_URL && usesOfficialOpenAI) {
+    missing('CARTESIA_API_KEY', 'text-to-speech needs Cartesia or OpenAI credentials');
+  }
+  if (!env.DEEPGRAM_API_KEY) missing('DEEPGRAM_API_KEY', 'required for speech-to-text');
+  return problems;
+}
+
+function toConfig(env: Env): Config {
+  // Local OpenAI-compatible servers (Ollama, vLLM) ignore the key but the SDK insists on one.
+  const openaiKey = env.OPENAI_API_KEY ?? 'not-needed';
+  return {
+    livekit: { url: env.LIVEKIT_URL, apiKey: env.LIVEKIT_API_KEY, apiSecret: env.LIVEKIT_API_SECRET, agentName: env.AGENT_NAME, workerHttpPort: env.WORKER_HTTP_PORT },
+    openai: { apiKey: openaiKey, baseURL: env.OPENAI_BASE_URL, model: env.VOICE_MODEL },
+    tts: env.CARTESIA_API_KEY
+      ? { provider: 'cartesia', apiKey: env.CARTESIA_API_KEY, voice: env.CARTESIA_VOICE, model: env.CARTESIA_MODEL, baseUrl: env.CARTESIA_BASE_URL }
+      : {
+          provider: 'openai',
+          apiKey: openaiKey,
+          baseURL: env.OPENAI_TTS_BASE_URL ?? env.OPENAI_BASE_URL,
+          model: env.OPENAI_TTS_MODEL,
+          voice: env.OPENAI_TTS_VOICE,
+        },
+    deepgram: { apiKey: env.DEEPGRAM_API_KEY ?? '', baseUrl: env.DEEPGRAM_BASE_URL, model: env.DEEPGRAM_MODEL },
+    letta: {
+      baseURL: env.LETTA_BASE_URL,
+      apiKey: env.LETTA_API_KEY,
+      agentId: env.LETTA_AGENT_ID,
+      agentName: env.LETTA_AGENT_NAME,
+      model: env.LETTA_MODEL,
+      embedding: env.LETTA_EMBEDDING,
+      timeoutMs: env.LETTA_TIMEOUT_MS,
+    },
+    hybridStreaming: env.USE_HYBRID_STREAMING,
+    preemptiveGeneration: env.PREEMPTIVE_GENERATION,
+    turnDetection: env.TURN_DETECTION,
+    endpointingMinDelayMs: env.ENDPOINTING_MIN_DELAY_MS,
+    instructions: env.AGENT_INSTRUCTIONS,
+    greeting: env.GREETING,
+    memory: {
+      dataDir: env.MEMORY_DATA_DIR,
+      writeStrategy: env.MEMORY_WRITE_STRATEGY,
+      batchMax: env.MEMORY_BATCH_MAX,
+      maxConcurrency: env.MEMORY_MAX_CONCURRENCY,
+      drainDeadlineMs: env.MEMORY_DRAIN_DEADLINE_MS,
+    },
+    logLevel: env.LOG_LEVEL,
+  };
+}
+
+/** Every secret in the config, so log lines and error messages can be scrubbed of them. */
+export function secretsOf(config: Config): string[] {
+  return [config.livekit.apiSecret, config.livekit.apiKey, config.openai.apiKey, config.tts.apiKey, config.deepgram.apiKey, config.letta.apiKey].filter(
+    (s): s is string => typeof s === 'string' && s.length >= 4 && s !== 'not-needed',
+  );
+}

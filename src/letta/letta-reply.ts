@@ -1,0 +1,65 @@
+import type Letta from '@letta-ai/letta-client';
+import type { LettaStreamingResponse } from '@letta-ai/letta-client/resources/agents/messages';
+import { describeLettaError, LettaAccessError } from './errors.js';
+
+export interface LettaReplyOptions {
+  client: Letta;
+  agentId: string;
+  baseURL: string;
+  userText: string;
+  /** Idempotency key of the user message, so a retried request is not stored twice. */
+  otid: string;
+  signal?: AbortSignal;
+}
+
+const FAILED_STOPS: ReadonlySet<string> = new Set(['error', 'llm_api_error', 'invalid_llm_response']);
+
+/**
+ * The full Letta path: Letta runs its agent loop and streams the reply. Only `assistant_message` content is
+ * speech; reasoning, tool calls and returns, pings, stop reasons and usage are skipped. Works whether the
+ * server streams tokens (many chunks per message id) or whole messages (one chunk per message).
+ */
+export async function* streamLettaReply(options: LettaReplyOptions): AsyncGenerator<string> {
+  const { client, agentId, baseURL, userText, otid, signal } = options;
+  let events: AsyncIterable<LettaStreamingResponse>;
+  try {
+    events = await client.agents.messages.create(
+      agentId,
+      { messages: [{ role: 'user', content: userText, otid }], streaming: true, stream_tokens: true, include_pings: true },
+      { signal },
+    );
+  } catch (err) {
+    throw describeLettaError(`stream a reply from agent ${agentId}`, baseURL, err);
+  }
+
+  let currentMessageId: string | undefined;
+  let lastText = '';
+  try {
+    for await (const event of events) {
+      if (event.message_type === 'error_message') {
+        throw new LettaAccessError(`stream a reply from agent ${agentId}`, 'server_error', `${event.error_type}: ${event.message}`);
+      }
+      if (event.message_type === 'stop_reason' && FAILED_STOPS.has(event.stop_reason)) {
+        throw new LettaAccessError(`stream a reply from agent ${agentId}`, 'server_error', `the agent stopped with ${event.stop_reason}`);
+      }
+      if (event.message_type !== 'assistant_message') continue;
+      const text = assistantText(event.content);
+      if (!text) continue;
+      // Separate consecutive assistant messages (multi-step replies) so their sentences do not run together.
+      if (currentMessageId !== undefined && event.id !== currentMessageId && lastText && !/\s$/.test(lastText) && !/^\s/.test(text)) {
+        yield ' ';
+      }
+      currentMessageId = event.id;
+      lastText = text;
+      yield text;
+    }
+  } catch (err) {
+    if (err instanceof LettaAccessError) throw err;
+    throw describeLettaError(`stream a reply from agent ${agentId}`, baseURL, err);
+  }
+}
+
+function assistantText(content: string | ReadonlyArray<{ type?: string; text?: string }>): string {
+  if (typeof content === 'string') return content;
+  return content.map((part) => (typeof part.text === 'string' ? part.text : '')).join('');
+}

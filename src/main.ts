@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, voice } from '@livekit/agents';
+import * as silero from '@livekit/agents-plugin-silero';
+import { prepareVoiceCall } from './call/voice-call.js';
+import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
+import { redactingLogger } from './logging.js';
+import { createFrameworkLlm, createStt, createTts } from './pipeline.js';
+import { createWorkerServices, type WorkerServices } from './services.js';
+
+let services: Promise<WorkerServices> | undefined;
+
+/** One set of clients, Letta agent and memory queue per job process, shared by the calls it runs. */
+function processServices(config: Config): Promise<WorkerServices> {
+  services ??= createWorkerServices(config, redactingLogger(secretsOf(config)));
+  return services;
+}
+
+export default defineAgent({
+  prewarm: async (proc: JobProcess) => {
+    proc.userData.vad = await silero.VAD.load();
+  },
+  entry: async (ctx: JobContext) => {
+    const config = loadConfig();
+    const worker = await processServices(config);
+    const session = new voice.AgentSession({
+      vad: ctx.proc.userData.vad as silero.VAD, // voice activity detection, loaded once per process
+      stt: createStt(config), // speech to text: Deepgram streaming
+      llm: createFrameworkLlm(config, worker.chat), // enables the LLM stage; replies come from LettaVoiceAgent.llmNode
+      tts: createTts(config), // text to speech: Cartesia, or OpenAI without a Cartesia key
+      turnHandling: {
+        turnDetection: config.turnDetection,
+        endpointing: { minDelay: config.endpointingMinDelayMs },
+        preemptiveGeneration: { enabled: config.preemptiveGeneration }, // start the reply on the interim transcript
+      },
+    });
+    const call = await prepareVoiceCall(worker, session, { sessionId: ctx.job.id });
+    // A job process runs one call: drain its turns into Letta before it exits (with a deadline); leftovers stay journaled.
+    ctx.addShutdownCallback(async () => {
+      await call.recorder.flushed();
+      services = undefined;
+      await worker.close();
+    });
+    await session.start({ agent: call.agent, room: ctx.room });
+    await ctx.connect();
+    session.generateReply({ instructions: config.greeting });
+  },
+});
+
+function runWorker(): void {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  cli.runApp(
+    new ServerOptions({
+      agent: fileURLToPath(import.meta.url),
+      agentName: config.livekit.agentName,
+      port: config.livekit.workerHttpPort,
+    }),
+  );
+}
+
+// Job processes import this file for the agent definition; only the command line starts a worker.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) runWorker();

@@ -1,0 +1,448 @@
+import type Letta from '@letta-ai/letta-client';
+import { AgentLane } from './agent-lane.js';
+import { backoffDelayMs } from './backoff.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { LettaTurnWriter } from './letta-turn-writer.js';
+import { silentLogger, type MemoryLogger } from './logger.js';
+import { MEMORY_DEFAULTS, resolveTuning, type MemoryQueueOptions, type QueueTuning } from './options.js';
+import type { QueueStats } from './queue-stats.js';
+import { InMemoryTurnStore, type RequeueSelection, type TurnStore } from './turn-store.js';
+import { asTurnWriteError, type TurnWriteError, type TurnWriter } from './turn-writer.js';
+import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingTurn, type TurnInput } from './turn.js';
+
+export type AcknowledgedListener = (agentId: string, turns: readonly PendingTurn[]) => void;
+export type DeadLetterListener = (letter: DeadLetter) => void;
+
+export type MemoryQueueDeps = {
+  /** Either a ready writer or a Letta client (configure it with maxRetries: 0; retries are ours). */
+  writer?: TurnWriter;
+  letta?: Letta;
+  logger?: MemoryLogger;
+  now?: () => number;
+  random?: () => number;
+};
+
+export type CloseResult = { written: number; pending: PendingTurn[] };
+
+export class MemoryQueueClosedError extends Error {
+  constructor() {
+    super('memory queue is closed');
+    this.name = 'MemoryQueueClosedError';
+  }
+}
+
+/**
+ * Write-behind queue from finished voice turns to Letta.
+ * Per agent: strictly one request at a time, in enqueue order. Across agents: bounded parallelism.
+ * A failed batch is retried unchanged (same turns, same otids) with capped, jittered backoff.
+ */
+export class MemoryQueue {
+  private readonly lanes = new Map<string, AgentLane>();
+  private readonly mutex = new KeyedMutex();
+  private readonly breaker: CircuitBreaker;
+  private readonly ackListeners = new Set<AcknowledgedListener>();
+  private readonly deadListeners = new Set<DeadLetterListener>();
+  private readonly controllers = new Set<AbortController>();
+  private readonly running = new Set<Promise<void>>();
+  private idleWaiters: Array<() => void> = [];
+  private activeRequests = 0;
+  private inFlightTurns = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private housekeepingTimer: NodeJS.Timeout | undefined;
+  private accepting = true;
+  private aborted = false;
+  private closing: Promise<CloseResult> | undefined;
+  private readonly counters = { written: 0, retries: 0, failedPermanently: 0 };
+  private lastWriteLatencyMs: number | null = null;
+  private writeLagMs: number | null = null;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly logger: MemoryLogger;
+
+  private constructor(
+    private readonly store: TurnStore,
+    private readonly writer: TurnWriter,
+    private readonly tuning: QueueTuning,
+    deps: MemoryQueueDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.logger = deps.logger ?? silentLogger;
+    this.breaker = new CircuitBreaker(tuning.breaker, this.now);
+  }
+
+  /** Opens the durable, journal-backed queue on options.dataDir and replays what was left. */
+  static async open(options: MemoryQueueOptions, deps: MemoryQueueDeps): Promise<MemoryQueue> {
+    const { JournalTurnStore } = await import('./journal/journal-store.js');
+    const store = await JournalTurnStore.open({
+      dataDir: options.dataDir,
+      compactEvery: options.compactEvery ?? MEMORY_DEFAULTS.compactEvery,
+      logger: deps.logger ?? silentLogger,
+    });
+    try {
+      return await MemoryQueue.withStore(store, options, deps);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  /** A queue that loses unwritten turns on a crash; for tests and throwaway setups. */
+  static inMemory(options: Partial<MemoryQueueOptions>, deps: MemoryQueueDeps): Promise<MemoryQueue> {
+    return MemoryQueue.withStore(new InMemoryTurnStore(), options, deps);
+  }
+
+  static async withStore(store: TurnStore, options: Partial<MemoryQueueOptions>, deps: MemoryQueueDeps): Promise<MemoryQueue> {
+    const queue = new MemoryQueue(store, buildWriter(options, deps), resolveTuning(options), deps);
+    const recovered = await store.recover();
+    for (const turn of recovered.pending) queue.laneFor(turn.agentId).pending.push(turn);
+    if (recovered.pending.length > 0 || recovered.deadLetters.length > 0) {
+      queue.logger.info(
+        { pending: recovered.pending.length, deadLetters: recovered.deadLetters.length, agents: queue.lanes.size },
+        'memory queue replaying journal',
+      );
+    }
+    queue.startHousekeeping();
+    queue.pump();
+    return queue;
+  }
+
+  /** Hands a finished turn to the queue; resolves once it is stored (durably, for the journal). */
+  async enqueue(input: TurnInput): Promise<PendingTurn> {
+    if (!this.accepting) throw new MemoryQueueClosedError();
+    assertValidTurnInput(input);
+    const turn = createPendingTurn(input, this.now());
+    // Lane insertion happens after the append: the journal resolves appends in call order,
+    // so per-agent order is preserved, and a turn is never sent before it is durable.
+    await this.store.append(turn);
+    this.laneFor(turn.agentId).pending.push(turn);
+    this.pump();
+    return { ...turn };
+  }
+
+  /**
+   * Runs fn while no memory write for agentId is in flight: waits for the current write,
+   * and holds back further writes until fn settles (fn may be a whole streamed reply).
+   * A write waiting out a retry backoff does not delay fn.
+   */
+  async runExclusive<T>(agentId: string, fn: () => Promise<T>): Promise<T> {
+    const release = await this.mutex.acquire(agentId);
+    try {
+      return await fn();
+    } finally {
+      release();
+      this.pump();
+    }
+  }
+
+  onAcknowledged(listener: AcknowledgedListener): () => void {
+    this.ackListeners.add(listener);
+    return () => this.ackListeners.delete(listener);
+  }
+
+  onDeadLetter(listener: DeadLetterListener): () => void {
+    this.deadListeners.add(listener);
+    return () => this.deadListeners.delete(listener);
+  }
+
+  deadLetters(): readonly DeadLetter[] {
+    return this.store.deadLetters();
+  }
+
+  /** Puts dead letters back at the end of their agent's queue (same id and otid). */
+  async requeueDeadLetters(selection: RequeueSelection): Promise<PendingTurn[]> {
+    const turns = await this.store.requeue(selection);
+    for (const turn of turns) this.laneFor(turn.agentId).pending.push(turn);
+    if (turns.length > 0) this.logger.info({ turns: turns.length }, 'memory dead letters requeued');
+    this.pump();
+    return turns;
+  }
+
+  stats(): QueueStats {
+    const now = this.now();
+    let depth = 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    const pendingByAgent: Record<string, number> = {};
+    for (const lane of this.lanes.values()) {
+      if (lane.isEmpty) continue;
+      depth += lane.pending.length;
+      pendingByAgent[lane.agentId] = lane.pending.length;
+      for (const turn of lane.pending) oldest = Math.min(oldest, turn.enqueuedAt);
+    }
+    return {
+      depth,
+      inFlight: this.inFlightTurns,
+      oldestPendingAgeMs: depth === 0 ? 0 : Math.max(0, now - oldest),
+      lastWriteLatencyMs: this.lastWriteLatencyMs,
+      writeLagMs: this.writeLagMs,
+      written: this.counters.written,
+      retries: this.counters.retries,
+      deadLetters: this.store.deadLetters().length,
+      failedPermanently: this.counters.failedPermanently,
+      pendingByAgent,
+      circuit: this.breaker.currentState,
+    };
+  }
+
+  /** Resolves when nothing is pending or in flight. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops accepting turns, keeps writing until everything is acknowledged or the deadline passes,
+   * then aborts in-flight requests. Returns what was not written (still journaled when durable).
+   */
+  close({ deadlineMs }: { deadlineMs: number }): Promise<CloseResult> {
+    this.closing ??= this.shutdown(deadlineMs);
+    return this.closing;
+  }
+
+  private async shutdown(deadlineMs: number): Promise<CloseResult> {
+    this.accepting = false;
+    this.stopHousekeeping();
+    const writtenBefore = this.counters.written;
+    let deadline: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.whenIdle(),
+      new Promise<void>((resolve) => (deadline = setTimeout(resolve, Math.max(0, deadlineMs)))),
+    ]);
+    clearTimeout(deadline);
+    this.aborted = true;
+    this.clearWake();
+    for (const controller of this.controllers) controller.abort(new MemoryQueueClosedError());
+    await Promise.allSettled([...this.running]);
+    const pending = [...this.lanes.values()].flatMap((lane) => lane.pending.map((turn) => ({ ...turn })));
+    await this.store.close();
+    this.resolveIdleWaiters();
+    const written = this.counters.written - writtenBefore;
+    if (pending.length > 0) {
+      this.logger.warn(
+        { written, unwritten: pending.length, durable: this.store.durable },
+        this.store.durable ? 'memory queue closed; unwritten turns stay journaled' : 'memory queue closed with unwritten turns',
+      );
+    } else {
+      this.logger.info({ written }, 'memory queue drained and closed');
+    }
+    return { written, pending };
+  }
+
+  private laneFor(agentId: string): AgentLane {
+    let lane = this.lanes.get(agentId);
+    if (!lane) {
+      lane = new AgentLane(agentId);
+      this.lanes.set(agentId, lane);
+    }
+    return lane;
+  }
+
+  private pump(): void {
+    if (this.aborted) return;
+    const now = this.now();
+    while (this.activeRequests < this.tuning.maxConcurrency) {
+      const lane = this.nextReadyLane(now);
+      if (!lane || !this.breaker.tryAcquire()) break;
+      this.start(lane);
+    }
+    this.scheduleWake(now);
+    if (this.isIdle()) this.resolveIdleWaiters();
+  }
+
+  /** Lanes are visited round-robin: a lane that just ran moves to the back of the map. */
+  private nextReadyLane(now: number): AgentLane | undefined {
+    for (const lane of this.lanes.values()) {
+      if (!lane.isEmpty && !lane.running && lane.retryAt <= now && !this.mutex.isLocked(lane.agentId)) return lane;
+    }
+    return undefined;
+  }
+
+  private start(lane: AgentLane): void {
+    lane.running = true;
+    this.activeRequests += 1;
+    const run = this.deliverBatch(lane).finally(() => {
+      lane.running = false;
+      this.activeRequests -= 1;
+      this.running.delete(run);
+      this.lanes.delete(lane.agentId);
+      if (!lane.isEmpty) this.lanes.set(lane.agentId, lane);
+      this.pump();
+    });
+    this.running.add(run);
+  }
+
+  private async deliverBatch(lane: AgentLane): Promise<void> {
+    const release = await this.mutex.acquire(lane.agentId);
+    const controller = new AbortController();
+    try {
+      if (this.aborted) return this.breaker.recordNeutral();
+      const batch = lane.currentBatch(this.tuning.batchMax);
+      for (const turn of batch) turn.attempts += 1;
+      this.controllers.add(controller);
+      this.inFlightTurns += batch.length;
+      const startedAt = this.now();
+      try {
+        await this.writer.write(lane.agentId, batch.map((turn) => ({ ...turn })), controller.signal);
+      } catch (error) {
+        await this.handleFailure(lane, batch, asTurnWriteError(error), controller.signal.aborted);
+        return;
+      } finally {
+        this.inFlightTurns -= batch.length;
+        this.controllers.delete(controller);
+      }
+      await this.handleSuccess(lane, startedAt);
+    } finally {
+      release();
+    }
+  }
+
+  private async handleSuccess(lane: AgentLane, startedAt: number): Promise<void> {
+    this.breaker.recordSuccess();
+    lane.consecutiveFailures = 0;
+    lane.retryAt = 0;
+    const turns = lane.settleBatch();
+    const now = this.now();
+    this.counters.written += turns.length;
+    this.lastWriteLatencyMs = now - startedAt;
+    this.writeLagMs = now - turns[turns.length - 1].enqueuedAt;
+    this.logger.debug({ agentId: lane.agentId, turns: turns.length, latencyMs: this.lastWriteLatencyMs }, 'memory turns written');
+    try {
+      await this.store.acknowledge(turns.map((turn) => turn.id));
+    } catch (error) {
+      // Harmless for correctness: on replay the turn is resent with its otid and Letta dedupes it.
+      this.logger.warn({ err: error, agentId: lane.agentId }, 'could not journal memory acknowledgement');
+    }
+    const snapshot = turns.map((turn) => ({ ...turn }));
+    for (const listener of this.ackListeners) {
+      try {
+        listener(lane.agentId, snapshot);
+      } catch (error) {
+        this.logger.warn({ err: error, agentId: lane.agentId }, 'memory onAcknowledged listener threw');
+      }
+    }
+  }
+
+  private async handleFailure(lane: AgentLane, batch: PendingTurn[], error: TurnWriteError, abortedByUs: boolean): Promise<void> {
+    const context = { agentId: lane.agentId, turns: batch.length, attempts: batch[0].attempts, status: error.status, err: error.message };
+    if (abortedByUs && this.aborted) {
+      this.breaker.recordNeutral();
+      return;
+    }
+    if (!error.retryable) {
+      // The server answered, so it is healthy; the problem is this request.
+      this.breaker.recordSuccess();
+      lane.consecutiveFailures = 0;
+      lane.retryAt = 0;
+      if (batch.length > 1) {
+        this.logger.warn(context, 'memory batch rejected; resending its turns one by one to isolate the bad one');
+        lane.sendSinglyRemaining = batch.length;
+        lane.batch = null;
+        return;
+      }
+      await this.deadLetter(lane, error.message, error.status);
+      return;
+    }
+    this.breaker.recordFailure();
+    lane.consecutiveFailures += 1;
+    if (batch[0].attempts >= this.tuning.maxAttempts) {
+      await this.deadLetter(lane, `gave up after ${batch[0].attempts} attempts: ${error.message}`, error.status);
+      return;
+    }
+    this.counters.retries += 1;
+    const delay = error.retryAfterMs ?? backoffDelayMs(lane.consecutiveFailures, this.tuning.backoff, this.random);
+    lane.retryAt = this.now() + delay;
+    this.logger.warn({ ...context, retryInMs: delay, circuit: this.breaker.currentState }, 'memory write failed; will retry');
+  }
+
+  private async deadLetter(lane: AgentLane, reason: string, status: number | undefined): Promise<void> {
+    const deadAt = this.now();
+    const letters = lane.settleBatch().map((turn): DeadLetter => ({ turn: { ...turn }, reason, deadAt, ...(status === undefined ? {} : { status }) }));
+    this.counters.failedPermanently += letters.length;
+    try {
+      await this.store.deadLetter(letters);
+    } catch (error) {
+      this.logger.error({ err: error, agentId: lane.agentId }, 'could not store memory dead letter');
+    }
+    for (const letter of letters) {
+      this.logger.error({ agentId: lane.agentId, turnId: letter.turn.id, reason, status }, 'memory turn dead-lettered');
+      for (const listener of this.deadListeners) {
+        try {
+          listener(letter);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'memory onDeadLetter listener threw');
+        }
+      }
+    }
+  }
+
+  private scheduleWake(now: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const lane of this.lanes.values()) {
+      if (!lane.isEmpty && !lane.running && lane.retryAt > now) next = Math.min(next, lane.retryAt);
+    }
+    const breakerBlocks = this.breaker.currentState !== 'closed';
+    if (breakerBlocks && [...this.lanes.values()].some((lane) => !lane.isEmpty && !lane.running)) {
+      next = Math.min(next, Math.max(now + 1, this.breaker.nextAttemptAt()));
+    }
+    if (next === Number.POSITIVE_INFINITY || next >= this.wakeAt) {
+      if (next === Number.POSITIVE_INFINITY && this.activeRequests === 0) this.clearWake();
+      return;
+    }
+    this.clearWake();
+    this.wakeAt = next;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAt = Number.POSITIVE_INFINITY;
+      this.pump();
+    }, next - now);
+  }
+
+  private clearWake(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
+    this.wakeAt = Number.POSITIVE_INFINITY;
+  }
+
+  private startHousekeeping(): void {
+    if (!this.store.takeRequeueRequests) return;
+    this.housekeepingTimer = setInterval(() => void this.housekeeping(), this.tuning.housekeepingIntervalMs);
+    this.housekeepingTimer.unref();
+  }
+
+  private stopHousekeeping(): void {
+    clearInterval(this.housekeepingTimer);
+    this.housekeepingTimer = undefined;
+  }
+
+  private async housekeeping(): Promise<void> {
+    try {
+      const requests = (await this.store.takeRequeueRequests?.()) ?? [];
+      for (const selection of requests) await this.requeueDeadLetters(selection);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'memory housekeeping failed');
+    }
+  }
+
+  private isIdle(): boolean {
+    if (this.activeRequests > 0) return false;
+    for (const lane of this.lanes.values()) if (!lane.isEmpty) return false;
+    return true;
+  }
+
+  private resolveIdleWaiters(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function buildWriter(options: Partial<MemoryQueueOptions>, deps: MemoryQueueDeps): TurnWriter {
+  if (deps.writer) return deps.writer;
+  if (!deps.letta) throw new TypeError('MemoryQueue needs deps.writer or deps.letta');
+  return new LettaTurnWriter(deps.letta, {
+    strategy: options.writeStrategy ?? MEMORY_DEFAULTS.writeStrategy,
+    requestTimeoutMs: options.requestTimeoutMs ?? MEMORY_DEFAULTS.requestTimeoutMs,
+  });
+}

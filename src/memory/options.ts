@@ -1,0 +1,70 @@
+import type { BackoffPolicy } from './backoff.js';
+import type { CircuitBreakerOptions } from './circuit-breaker.js';
+import type { WriteStrategy } from './letta-turn-writer.js';
+
+/** Plain, serialisable settings; src/config.ts maps MEMORY_* env vars onto these (see docs/memory.md). */
+export type MemoryQueueOptions = {
+  /** Journal directory (MEMORY_DATA_DIR). */
+  dataDir: string;
+  /** MEMORY_WRITE_STRATEGY; only used when the queue builds its own LettaTurnWriter. */
+  writeStrategy?: WriteStrategy;
+  /** Most turns sent to one agent in one request (MEMORY_BATCH_MAX). */
+  batchMax?: number;
+  /** Agents written in parallel (MEMORY_MAX_CONCURRENCY). */
+  maxConcurrency?: number;
+  /** Per-request timeout for Letta writes (MEMORY_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** Attempts before a retryable failure is given up and dead-lettered; Infinity keeps trying. */
+  maxAttempts?: number;
+  breakerFailureThreshold?: number;
+  breakerCooldownMs?: number;
+  /** Compact the journal after this many settled (acknowledged or dead-lettered) turns. */
+  compactEvery?: number;
+  /** How often a running worker checks for requeue requests and refreshes status.json. */
+  housekeepingIntervalMs?: number;
+};
+
+export type QueueTuning = {
+  batchMax: number;
+  maxConcurrency: number;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  breaker: CircuitBreakerOptions;
+  housekeepingIntervalMs: number;
+};
+
+export const MEMORY_DEFAULTS = {
+  dataDir: './data',
+  writeStrategy: 'agent',
+  batchMax: 8,
+  maxConcurrency: 4,
+  requestTimeoutMs: 15_000,
+  retryBaseMs: 500,
+  retryMaxMs: 30_000,
+  maxAttempts: Number.POSITIVE_INFINITY,
+  breakerFailureThreshold: 5,
+  breakerCooldownMs: 5_000,
+  compactEvery: 1_000,
+  housekeepingIntervalMs: 2_000,
+} as const satisfies Required<MemoryQueueOptions>;
+
+export function resolveTuning(options: Partial<MemoryQueueOptions>): QueueTuning {
+  const pick = <K extends keyof typeof MEMORY_DEFAULTS>(key: K) => options[key] ?? MEMORY_DEFAULTS[key];
+  const positive = (name: string, value: number) => {
+    if (!(value > 0)) throw new RangeError(`memory queue option ${name} must be > 0 (got ${value})`);
+    return value;
+  };
+  return {
+    batchMax: positive('batchMax', Math.floor(pick('batchMax'))),
+    maxConcurrency: positive('maxConcurrency', Math.floor(pick('maxConcurrency'))),
+    maxAttempts: positive('maxAttempts', pick('maxAttempts')),
+    backoff: { baseMs: positive('retryBaseMs', pick('retryBaseMs')), maxMs: positive('retryMaxMs', pick('retryMaxMs')) },
+    breaker: {
+      failureThreshold: positive('breakerFailureThreshold', pick('breakerFailureThreshold')),
+      cooldownMs: positive('breakerCooldownMs', pick('breakerCooldownMs')),
+    },
+    housekeepingIntervalMs: positive('housekeepingIntervalMs', pick('housekeepingIntervalMs')),
+  };
+}

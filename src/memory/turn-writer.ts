@@ -1,0 +1,36 @@
+import type { PendingTurn } from './turn.js';
+
+/** Delivers turns for one agent. Called by the queue with at most one call per agent at a time. */
+export interface TurnWriter {
+  write(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void>;
+}
+
+export type TurnWriteErrorInit = {
+  retryable: boolean;
+  status?: number;
+  /** Server hint (Retry-After) that overrides the computed backoff. */
+  retryAfterMs?: number;
+  cause?: unknown;
+};
+
+/** The only error a TurnWriter should throw: it tells the queue whether trying again can help. */
+export class TurnWriteError extends Error {
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, init: TurnWriteErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'TurnWriteError';
+    this.retryable = init.retryable;
+    this.status = init.status;
+    this.retryAfterMs = init.retryAfterMs;
+  }
+}
+
+/** Unknown errors are treated as retryable: the turn stays queued rather than being lost to a bug. */
+export function asTurnWriteError(error: unknown): TurnWriteError {
+  if (error instanceof TurnWriteError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new TurnWriteError(`unexpected writer error: ${message}`, { retryable: true, cause: error });
+}

@@ -1,0 +1,34 @@
+import * as cartesia from '@livekit/agents-plugin-cartesia';
+import * as deepgram from '@livekit/agents-plugin-deepgram';
+import * as openai from '@livekit/agents-plugin-openai';
+import type { tts } from '@livekit/agents';
+import type OpenAI from 'openai';
+import type { Config } from './config.js';
+
+/** Speech to text: Deepgram streaming, pointed wherever DEEPGRAM_BASE_URL says. */
+export function createStt(config: Config): deepgram.STT {
+  const { apiKey, baseUrl, model } = config.deepgram;
+  return new deepgram.STT({ apiKey, model, ...(baseUrl ? { baseUrl } : {}) });
+}
+
+/** Text to speech: Cartesia when it has a key, otherwise OpenAI's TTS. */
+export function createTts(config: Config): tts.TTS {
+  const settings = config.tts;
+  if (settings.provider === 'cartesia') {
+    return new cartesia.TTS({
+      apiKey: settings.apiKey,
+      model: settings.model,
+      ...(settings.voice ? { voice: settings.voice } : {}),
+      ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : {}),
+    });
+  }
+  return new openai.TTS({ apiKey: settings.apiKey, baseURL: settings.baseURL, model: settings.model, voice: settings.voice as openai.TTSVoices });
+}
+
+/**
+ * The framework only runs the LLM stage (and preemptive generation) when the session has an LLM; this one shares
+ * the fast path's client and endpoint, but LettaVoiceAgent.llmNode produces every reply.
+ */
+export function createFrameworkLlm(config: Config, client: OpenAI): openai.LLM {
+  return new openai.LLM({ model: config.openai.model, client });
+}

@@ -1,0 +1,65 @@
+import type Letta from '@letta-ai/letta-client';
+import type OpenAI from 'openai';
+import type { Config } from './config.js';
+import { createChatClient } from './fast-path/openai-chat.js';
+import { LettaAgentMemory } from './letta/agent-memory.js';
+import { createLettaClient } from './letta/client.js';
+import type { Logger } from './logging.js';
+import { MemoryQueue } from './memory/memory-queue.js';
+import type { MemoryQueueOptions } from './memory/options.js';
+
+/** What every call in a worker process shares: one client per provider, the Letta agent, the memory queue. */
+export interface WorkerServices {
+  config: Config;
+  logger: Logger;
+  chat: OpenAI;
+  letta: Letta;
+  memory: LettaAgentMemory;
+  queue: MemoryQueue;
+  close(): Promise<void>;
+}
+
+export interface CreateServicesOptions {
+  /** Tests replace the journal with an in-memory store or tune retry timings. */
+  queueOptions?: Partial<MemoryQueueOptions>;
+  inMemoryQueue?: boolean;
+  lettaRetryDelayMs?: number;
+}
+
+export async function createWorkerServices(config: Config, logger: Logger, options: CreateServicesOptions = {}): Promise<WorkerServices> {
+  const chat = createChatClient(config.openai);
+  const letta = createLettaClient(config.letta);
+  const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
+  const queueOptions: MemoryQueueOptions = {
+    dataDir: config.memory.dataDir,
+    writeStrategy: config.memory.writeStrategy,
+    batchMax: config.memory.batchMax,
+    maxConcurrency: config.memory.maxConcurrency,
+    requestTimeoutMs: config.letta.timeoutMs,
+    ...options.queueOptions,
+  };
+  const queue = options.inMemoryQueue
+    ? await MemoryQueue.inMemory(queueOptions, { letta, logger })
+    : await MemoryQueue.open(queueOptions, { letta, logger });
+  // Freshness: the fast path's copy of core memory is re-read after every write Letta acknowledged.
+  const stopRefreshing = queue.onAcknowledged(() => memory.refreshInBackground());
+  return {
+    config,
+    logger,
+    chat,
+    letta,
+    memory,
+    queue,
+    async close() {
+      stopRefreshing();
+      memory.close();
+      const left = await queue.close({ deadlineMs: config.memory.drainDeadlineMs });
+      if (left.pending.length > 0) {
+        logger.warn(
+          { unwritten: left.pending.length, turnIds: left.pending.map((t) => t.id) },
+          'memory queue closed with turns not yet written to Letta; they stay in the journal for the next start',
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIUserAbortError,
+  BadRequestError,
+  InternalServerError,
+  NotFoundError,
+  RateLimitError,
+  UnprocessableEntityError,
+} from '@letta-ai/letta-client';
+import { describe, expect, it } from 'vitest';
+import { classifyLettaError } from '../../src/memory/letta-errors.js';
+
+const headers = (init: Record<string, string> = {}) => new Headers(init);
+
+describe('classifyLettaError', () => {
+  it.each([
+    ['503', new InternalServerError(503, { detail: 'down' }, undefined, headers()), true, 503],
+    ['500', new InternalServerError(500, undefined, 'boom', headers()), true, 500],
+    ['429', new RateLimitError(429, undefined, 'slow down', headers()), true, 429],
+    ['400', new BadRequestError(400, undefined, 'bad', headers()), false, 400],
+    ['404', new NotFoundError(404, undefined, 'no agent', headers()), false, 404],
+    ['422', new UnprocessableEntityError(422, { detail: 'invalid' }, undefined, headers()), false, 422],
+  ])('maps HTTP %s', (_name, error, retryable, status) => {
+    expect(classifyLettaError(error)).toMatchObject({ retryable, status });
+  });
+
+  it('treats connection failures, timeouts and aborts as retryable', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const connection = classifyLettaError(new APIConnectionError({ cause: refused }));
+    expect(connection).toMatchObject({ retryable: true, status: undefined });
+    expect(connection.message).toContain('ECONNREFUSED');
+    expect(classifyLettaError(new APIConnectionTimeoutError())).toMatchObject({ retryable: true, message: 'Letta request timed out' });
+    expect(classifyLettaError(new APIUserAbortError())).toMatchObject({ retryable: true });
+    expect(classifyLettaError(new TypeError('fetch failed'))).toMatchObject({ retryable: true });
+  });
+
+  it('honours Retry-After', () => {
+    expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after': '2' }))).retryAfterMs).toBe(2_000);
+    expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after-ms': '150' }))).retryAfterMs).toBe(150);
+  });
+});
