@@ -1,4 +1,4 @@
-import 'dotenv/config';
+import dotenv from 'dotenv';
 import { z } from 'zod';
 
 export type MemoryWriteStrategy = Config['memory']['writeStrategy'];
@@ -12,6 +12,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+// A .env file in the working directory fills in what the real environment leaves unset.
+dotenv.config({ quiet: true });
 
 const OFFICIAL_OPENAI_URL = 'https://api.openai.com/v1';
 
@@ -139,28 +142,27 @@ export interface LoadConfigOptions {
 /** Reads and validates the environment. Throws one ConfigError naming every bad variable; values never appear in it. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): Config {
   const parsed = envSchema.safeParse(env);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  if (parsed.success) problems.push(...crossFieldProblems(parsed.data, options));
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  problems.push(...missingProblems(env, options));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }
 
-function crossFieldProblems(env: Env, { requireLiveKit = true }: LoadConfigOptions): string[] {
+/** Variables that are only required in some combinations, checked on the raw environment so they are reported with the rest. */
+function missingProblems(env: NodeJS.ProcessEnv, { requireLiveKit = true }: LoadConfigOptions): string[] {
+  const has = (name: string) => (env[name]?.trim() ?? '') !== '';
   const problems: string[] = [];
   const missing = (name: string, why: string) => problems.push(`${name}: missing (${why})`);
   if (requireLiveKit) {
-    if (!env.LIVEKIT_URL) missing('LIVEKIT_URL', 'required to connect the worker to LiveKit');
-    if (!env.LIVEKIT_API_KEY) missing('LIVEKIT_API_KEY', 'required to connect the worker to LiveKit');
-    if (!env.LIVEKIT_API_SECRET) missing('LIVEKIT_API_SECRET', 'required to connect the worker to LiveKit');
+    for (const name of ['LIVEKIT_URL', 'LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET']) {
+      if (!has(name)) missing(name, 'required to connect the worker to LiveKit');
+    }
   }
-  const usesOfficialOpenAI = env.OPENAI_BASE_URL.replace(/\/+$/, '') === OFFICIAL_OPENAI_URL;
-  if (!env.OPENAI_API_KEY && usesOfficialOpenAI) missing('OPENAI_API_KEY', 'required by api.openai.com; set OPENAI_BASE_URL for a keyless local server');
-  if (!env.CARTESIA_API_KEY && !env.OPENAI_API_KEY && !env.OPENAI_TTS_BASE_URL && usesOfficialOpenAI) {
-    missing('CARTESIA_API_KEY', 'text-to-speech needs Cartesia or OpenAI credentials');
+  const usesOfficialOpenAI = (env.OPENAI_BASE_URL?.trim() || OFFICIAL_OPENAI_URL).replace(/\/+$/, '') === OFFICIAL_OPENAI_URL;
+  if (!has('OPENAI_API_KEY') && usesOfficialOpenAI) {
+    missing('OPENAI_API_KEY', 'required by api.openai.com; set OPENAI_BASE_URL for a keyless local server');
   }
-  if (!env.DEEPGRAM_API_KEY) missing('DEEPGRAM_API_KEY', 'required for speech-to-text');
+  if (!has('DEEPGRAM_API_KEY')) missing('DEEPGRAM_API_KEY', 'required for speech-to-text');
   return problems;
 }
 

@@ -37,7 +37,8 @@ export default defineAgent({
     const call = await prepareVoiceCall(worker, session, { sessionId: ctx.job.id });
     // A job process runs one call: drain its turns into Letta before it exits (with a deadline); leftovers stay journaled.
     ctx.addShutdownCallback(async () => {
-      await call.recorder.flushed();
+      const unqueued = await call.recorder.flushed(config.memory.drainDeadlineMs);
+      if (unqueued > 0) worker.logger.warn({ unqueued }, 'turns lost: Letta never became reachable to name its agent during this call');
       services = undefined;
       await worker.close();
     });

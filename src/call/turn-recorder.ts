@@ -64,9 +64,20 @@ export class TurnRecorder {
     this.lastReply = timing;
   };
 
-  /** Resolves once every turn seen so far has been handed to the queue (tests, shutdown). */
-  async flushed(): Promise<void> {
-    await Promise.allSettled([...this.backgroundWrites]);
+  /**
+   * Resolves once every turn seen so far has been handed to the queue, or after `timeoutMs` (turns still
+   * waiting for an unreachable Letta to name its agent cannot be journaled yet). Returns how many were left.
+   */
+  async flushed(timeoutMs = Number.POSITIVE_INFINITY): Promise<number> {
+    const all = Promise.allSettled([...this.backgroundWrites]);
+    if (Number.isFinite(timeoutMs)) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    } else {
+      await all;
+    }
+    return this.backgroundWrites.size;
   }
 
   private completeTurn(assistant: llm.ChatMessage): void {

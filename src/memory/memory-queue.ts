@@ -51,6 +51,7 @@ export class MemoryQueue {
   private wakeTimer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private housekeepingTimer: NodeJS.Timeout | undefined;
+  private housekeepingRun: Promise<void> = Promise.resolve();
   private accepting = true;
   private aborted = false;
   private closing: Promise<CloseResult> | undefined;
@@ -204,6 +205,7 @@ export class MemoryQueue {
   private async shutdown(deadlineMs: number): Promise<CloseResult> {
     this.accepting = false;
     this.stopHousekeeping();
+    await this.housekeepingRun;
     const writtenBefore = this.counters.written;
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -406,8 +408,10 @@ export class MemoryQueue {
   }
 
   private startHousekeeping(): void {
-    if (!this.store.takeRequeueRequests) return;
-    this.housekeepingTimer = setInterval(() => void this.housekeeping(), this.tuning.housekeepingIntervalMs);
+    if (!this.store.takeRequeueRequests && !this.store.publishStats) return;
+    this.housekeepingTimer = setInterval(() => {
+      this.housekeepingRun = this.housekeepingRun.then(() => this.housekeeping());
+    }, this.tuning.housekeepingIntervalMs);
     this.housekeepingTimer.unref();
   }
 
@@ -417,9 +421,11 @@ export class MemoryQueue {
   }
 
   private async housekeeping(): Promise<void> {
+    if (!this.accepting) return;
     try {
       const requests = (await this.store.takeRequeueRequests?.()) ?? [];
       for (const selection of requests) await this.requeueDeadLetters(selection);
+      await this.store.publishStats?.(this.stats());
     } catch (error) {
       this.logger.warn({ err: error }, 'memory housekeeping failed');
     }

@@ -1,3 +1,4 @@
+import type { QueueStats } from './queue-stats.js';
 import type { DeadLetter, PendingTurn } from './turn.js';
 
 export type RecoveredTurns = {
@@ -24,6 +25,8 @@ export interface TurnStore {
   deadLetters(): readonly DeadLetter[];
   /** Requeue requests left by the dead-letter CLI while this worker held the data dir. */
   takeRequeueRequests?(): Promise<RequeueSelection[]>;
+  /** Lets read-only tools see a running worker's live numbers. */
+  publishStats?(stats: QueueStats): Promise<void>;
   close(): Promise<void>;
 }
 

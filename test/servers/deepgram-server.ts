@@ -139,9 +139,22 @@ interface Segment {
 const MODEL_UUID = '1dbdfb4d-85b2-4659-9cac-d8f1a0a8a4e5';
 const WINDOW_SECONDS = 0.01;
 
+/** Extra weight (in characters) for the pause a TTS voice makes after punctuation. */
+function pauseWeight(token: string): number {
+  if (/[.?!]["')\]]*$/.test(token)) return 6;
+  if (/[,;:]["')\]]*$/.test(token)) return 3;
+  return 0;
+}
+
+function endsClause(token: string): boolean {
+  return pauseWeight(token) > 0;
+}
+
 function splitWords(text: string): Word[] {
   const tokens = text.split(/\s+/).filter((t) => t.length > 0);
-  const weights = tokens.map((t) => t.length + 1);
+  // Weight words by length plus the pause that follows punctuation, so time fractions
+  // line up with where a speaker actually is in the line.
+  const weights = tokens.map((t) => t.length + 1 + pauseWeight(t));
   const total = weights.reduce((a, b) => a + b, 0);
   let acc = 0;
   return tokens.map((tok, i) => {
@@ -626,6 +639,24 @@ class ListenSession {
     return remaining.filter((w) => (w.from + w.to) / 2 <= elapsed / d);
   }
 
+  /**
+   * Words to finalise at a mid-line endpoint. Speakers pause at punctuation, so when a
+   * clause end lies within two words of the time-based estimate, cut there instead.
+   */
+  #wordsAtEndpoint(t: number): Word[] {
+    const estimate = this.#wordsHeard(t, false);
+    const line = this.#line;
+    if (!line) return estimate;
+    const remaining = line.words.slice(line.next);
+    let best = -1;
+    for (let j = 0; j < remaining.length - 1; j++) {
+      if (!endsClause(remaining[j].punctuated)) continue;
+      const dist = Math.abs(j + 1 - estimate.length);
+      if (dist <= 2 && (best < 0 || dist < Math.abs(best + 1 - estimate.length))) best = j;
+    }
+    return best >= 0 ? remaining.slice(0, best + 1) : estimate;
+  }
+
   #wordTimes(words: Word[], seg: Segment): Array<{ start: number; end: number }> {
     const line = this.#line;
     const d = line?.line.durationSeconds;
@@ -724,7 +755,7 @@ class ListenSession {
     // says were spoken, or all of them when the line is (nearly) over or has no duration.
     const d = line?.line.durationSeconds;
     const lineOver = !line || d === undefined || d <= 0 || seg.lastSpeechEnd - line.speechStart >= d * 0.9 - 0.05;
-    const words = this.#wordsHeard(seg.lastSpeechEnd, lineOver || fromFinalize);
+    const words = lineOver || fromFinalize ? this.#wordsHeard(seg.lastSpeechEnd, true) : this.#wordsAtEndpoint(seg.lastSpeechEnd);
     const times = this.#wordTimes(words, seg);
     const { msg, transcript, start } = this.#resultMessage(words, times, true, speechFinal, fromFinalize);
     const duration = this.#now - start;

@@ -17,6 +17,11 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUT_DIR = join(ROOT, 'out', 'web');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/** What loadPageModule leaves on window. */
+interface PageModules {
+  __modules: Record<string, unknown>;
+}
+
 let web: RunningWebServer;
 let browser: Browser;
 let context: BrowserContext;
@@ -70,6 +75,16 @@ afterEach(async () => {
 async function openPage(query = ''): Promise<void> {
   await page.goto(`${web.url}/${query}`);
   await page.waitForSelector('body[data-ready="true"]');
+}
+
+/**
+ * Loads one of the page's ES modules onto window.__modules[name]. Passed as a
+ * string because vitest rewrites import() inside functions given to evaluate().
+ */
+async function loadPageModule(name: string): Promise<void> {
+  await page.evaluate(
+    `import('/${name}.js').then((m) => { window.__modules = { ...(window.__modules ?? {}), ${JSON.stringify(name)}: m }; })`,
+  );
 }
 
 describe('voice room page', () => {
@@ -154,8 +169,9 @@ describe('voice room page', () => {
 
   it('shares topic and attribute names with the worker', async () => {
     await openPage();
-    const names = await page.evaluate(async () => {
-      const m = (await import('/protocol.js' as string)) as Record<string, unknown>;
+    await loadPageModule('protocol');
+    const names = await page.evaluate(() => {
+      const m = (window as unknown as PageModules).__modules.protocol as Record<string, unknown>;
       return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
     });
     expect(names.TOPIC_TURN_METRICS).toBe(TOPIC_TURN_METRICS);
@@ -176,9 +192,12 @@ describe('voice room page', () => {
 
   it('renders both transcript shapes and a turn-metrics message', async () => {
     await openPage();
+    await loadPageModule('transcript');
+    await loadPageModule('metrics');
     const result = await page.evaluate(async () => {
+      const modules = (window as unknown as PageModules).__modules;
       type Reader = AsyncIterable<string> & { info: { id: string; attributes: Record<string, string> } };
-      const t = (await import('/transcript.js' as string)) as {
+      const t = modules.transcript as {
         Transcript: new (list: HTMLElement, empty: HTMLElement) => unknown;
         consumeTranscriptionStream: (
           transcript: unknown,
@@ -187,7 +206,7 @@ describe('voice room page', () => {
           isLocal: (identity?: string, trackId?: string) => boolean,
         ) => Promise<void>;
       };
-      const m = (await import('/metrics.js' as string)) as {
+      const m = modules.metrics as {
         LatencyPanel: new (root: HTMLElement, history: HTMLElement, label: HTMLElement) => { show(x: unknown): void };
         parseTurnMetrics: (text: string) => unknown;
       };
@@ -267,8 +286,9 @@ describe('voice room page', () => {
 
   it('explains microphone errors', async () => {
     await openPage();
-    const messages = await page.evaluate(async () => {
-      const e = (await import('/errors.js' as string)) as { describeMicError: (err: unknown) => string };
+    await loadPageModule('errors');
+    const messages = await page.evaluate(() => {
+      const e = (window as unknown as PageModules).__modules.errors as { describeMicError: (err: unknown) => string };
       return ['NotAllowedError', 'NotFoundError', 'NotReadableError'].map((name) =>
         e.describeMicError(new DOMException('x', name)),
       );
