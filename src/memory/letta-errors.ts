@@ -16,15 +16,22 @@ export function classifyLettaError(error: unknown): TurnWriteError {
     return new TurnWriteError('Letta request aborted', { retryable: true, cause: error });
   }
   if (error instanceof APIConnectionTimeoutError) {
-    return new TurnWriteError('Letta request timed out', { retryable: true, cause: error });
+    return new TurnWriteError('Letta request timed out', { retryable: true, outcomeUnknown: true, cause: error });
   }
   if (error instanceof APIConnectionError) {
-    return new TurnWriteError(`cannot reach Letta: ${describeCause(error)}`, { retryable: true, cause: error });
+    const code = errorCode(error);
+    return new TurnWriteError(`cannot reach Letta: ${describeCause(error, code)}`, {
+      retryable: true,
+      outcomeUnknown: code === undefined || !NOT_SENT_CODES.has(code),
+      cause: error,
+    });
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     const retryAfterMs = parseRetryAfter(error.headers);
     return new TurnWriteError(`Letta answered ${error.message}`, {
       retryable: isRetryableStatus(error.status),
+      // A gateway timeout means a proxy gave up waiting; Letta behind it may still be working.
+      outcomeUnknown: error.status === 504,
       status: error.status,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       cause: error,
@@ -34,13 +41,23 @@ export function classifyLettaError(error: unknown): TurnWriteError {
   return new TurnWriteError(`Letta write failed: ${message}`, { retryable: true, cause: error });
 }
 
-function describeCause(error: Error): string {
-  const cause = error.cause;
-  if (cause instanceof Error) {
-    const code = (cause as NodeJS.ErrnoException).code ?? (cause.cause as NodeJS.ErrnoException | undefined)?.code;
-    return code ? `${error.message} (${code})` : `${error.message} (${cause.message})`;
+/** Connection failures where the request certainly never reached Letta. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
+
+/** undici nests the system error: APIConnectionError → TypeError('fetch failed') → Error{code}. */
+function errorCode(error: Error): string | undefined {
+  let current: unknown = error.cause;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') return code;
+    current = current.cause;
   }
-  return error.message;
+  return undefined;
+}
+
+function describeCause(error: Error, code: string | undefined): string {
+  if (code) return `${error.message} (${code})`;
+  return error.cause instanceof Error ? `${error.message} (${error.cause.message})` : error.message;
 }
 
 function parseRetryAfter(headers: Headers | undefined): number | undefined {

@@ -1,3 +1,4 @@
+import { APIError } from '@letta-ai/letta-client';
 import type Letta from '@letta-ai/letta-client';
 import { classifyLettaError } from './letta-errors.js';
 import { formatTurnTranscript } from './transcript.js';
@@ -14,6 +15,8 @@ export type LettaTurnWriterOptions = {
 
 export const ARCHIVAL_TAG = 'voice-turn';
 export const turnTag = (turn: PendingTurn): string => `turn:${turn.id}`;
+/** Also in the passage text, so a plain text search can find the turn where tags are not searchable. */
+export const turnMarker = (turn: PendingTurn): string => `[${turn.id}]`;
 
 /**
  * Writes turns to a Letta agent.
@@ -24,6 +27,7 @@ export const turnTag = (turn: PendingTurn): string => `turn:${turn.id}`;
  */
 export class LettaTurnWriter implements TurnWriter {
   private readonly requestTimeoutMs: number | undefined;
+  private tagSearchSupported = true;
 
   constructor(
     private readonly client: Letta,
@@ -67,7 +71,7 @@ export class LettaTurnWriter implements TurnWriter {
       await this.client.agents.passages.create(
         agentId,
         {
-          text: formatTurnTranscript(turn),
+          text: `${formatTurnTranscript(turn)}\n${turnMarker(turn)}`,
           created_at: new Date(turn.userAt).toISOString(),
           tags: [ARCHIVAL_TAG, turnTag(turn), ...(turn.sessionId ? [`session:${turn.sessionId}`] : [])],
         },
@@ -76,13 +80,27 @@ export class LettaTurnWriter implements TurnWriter {
     }
   }
 
+  /**
+   * Tag search is exact on Letta (hybrid search with a tag filter). Servers without the search
+   * route (older builds, the local test server) answer 404/405; then list with a text search
+   * and check the tag ourselves.
+   */
   private async passageExists(agentId: string, turn: PendingTurn, signal: AbortSignal): Promise<boolean> {
     const tag = turnTag(turn);
-    const found = await this.client.agents.passages.search(
-      agentId,
-      { query: turn.id, tags: [tag], tag_match_mode: 'all', top_k: 1 },
-      this.requestOptions(signal),
-    );
-    return found.results.some((result) => result.tags?.includes(tag));
+    if (this.tagSearchSupported) {
+      try {
+        const found = await this.client.agents.passages.search(
+          agentId,
+          { query: turn.id, tags: [tag], tag_match_mode: 'all', top_k: 1 },
+          this.requestOptions(signal),
+        );
+        return found.results.some((result) => result.tags?.includes(tag));
+      } catch (error) {
+        if (!(error instanceof APIError && (error.status === 404 || error.status === 405))) throw error;
+        this.tagSearchSupported = false;
+      }
+    }
+    const listed = await this.client.agents.passages.list(agentId, { search: turn.id, limit: 50 }, this.requestOptions(signal));
+    return listed.some((passage) => passage.tags?.includes(tag) || passage.text.includes(turnMarker(turn)));
   }
 }

@@ -11,6 +11,9 @@ import { InMemoryTurnStore, type RequeueSelection, type TurnStore } from './turn
 import { asTurnWriteError, type TurnWriteError, type TurnWriter } from './turn-writer.js';
 import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingTurn, type TurnInput } from './turn.js';
 
+/** How long close() waits for aborted requests to settle before giving up on them. */
+const ABORT_GRACE_MS = 1_000;
+
 export type AcknowledgedListener = (agentId: string, turns: readonly PendingTurn[]) => void;
 export type DeadLetterListener = (letter: DeadLetter) => void;
 
@@ -216,7 +219,13 @@ export class MemoryQueue {
     this.aborted = true;
     this.clearWake();
     for (const controller of this.controllers) controller.abort(new MemoryQueueClosedError());
-    await Promise.allSettled([...this.running]);
+    // A writer that ignores the abort must not hold shutdown hostage; its turns stay pending.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.running]),
+      new Promise<void>((resolve) => (grace = setTimeout(resolve, ABORT_GRACE_MS))),
+    ]);
+    clearTimeout(grace);
     const pending = [...this.lanes.values()].flatMap((lane) => lane.pending.map((turn) => ({ ...turn })));
     await this.store.close();
     this.resolveIdleWaiters();
@@ -327,7 +336,14 @@ export class MemoryQueue {
   }
 
   private async handleFailure(lane: AgentLane, batch: PendingTurn[], error: TurnWriteError, abortedByUs: boolean): Promise<void> {
-    const context = { agentId: lane.agentId, turns: batch.length, attempts: batch[0].attempts, status: error.status, err: error.message };
+    const context = {
+      agentId: lane.agentId,
+      turns: batch.length,
+      attempts: batch[0].attempts,
+      status: error.status,
+      outcomeUnknown: error.outcomeUnknown,
+      err: error.message,
+    };
     if (abortedByUs && this.aborted) {
       this.breaker.recordNeutral();
       return;
@@ -353,7 +369,8 @@ export class MemoryQueue {
       return;
     }
     this.counters.retries += 1;
-    const delay = error.retryAfterMs ?? backoffDelayMs(lane.consecutiveFailures, this.tuning.backoff, this.random);
+    const backoff = error.retryAfterMs ?? backoffDelayMs(lane.consecutiveFailures, this.tuning.backoff, this.random);
+    const delay = error.outcomeUnknown ? Math.max(backoff, this.tuning.settleAfterTimeoutMs) : backoff;
     lane.retryAt = this.now() + delay;
     this.logger.warn({ ...context, retryInMs: delay, circuit: this.breaker.currentState }, 'memory write failed; will retry');
   }
@@ -449,6 +466,6 @@ function buildWriter(options: Partial<MemoryQueueOptions>, deps: MemoryQueueDeps
   if (!deps.letta) throw new TypeError('MemoryQueue needs deps.writer or deps.letta');
   return new LettaTurnWriter(deps.letta, {
     strategy: options.writeStrategy ?? MEMORY_DEFAULTS.writeStrategy,
-    requestTimeoutMs: options.requestTimeoutMs ?? MEMORY_DEFAULTS.requestTimeoutMs,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
   });
 }

@@ -12,8 +12,13 @@ export type MemoryQueueOptions = {
   batchMax?: number;
   /** Agents written in parallel (MEMORY_MAX_CONCURRENCY). */
   maxConcurrency?: number;
-  /** Per-request timeout for Letta writes (MEMORY_REQUEST_TIMEOUT_MS). */
+  /** Per-request timeout for Letta writes; unset = the Letta client's own timeout. */
   requestTimeoutMs?: number;
+  /**
+   * Least wait before resending after a request whose outcome is unknown (timeout, dropped
+   * connection), so Letta can finish the first one; default requestTimeoutMs, else 15 s.
+   */
+  settleAfterTimeoutMs?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
   /** Attempts before a retryable failure is given up and dead-lettered; Infinity keeps trying. */
@@ -30,17 +35,19 @@ export type QueueTuning = {
   batchMax: number;
   maxConcurrency: number;
   maxAttempts: number;
+  settleAfterTimeoutMs: number;
   backoff: BackoffPolicy;
   breaker: CircuitBreakerOptions;
   housekeepingIntervalMs: number;
 };
+
+const DEFAULT_SETTLE_AFTER_TIMEOUT_MS = 15_000;
 
 export const MEMORY_DEFAULTS = {
   dataDir: './data',
   writeStrategy: 'agent',
   batchMax: 8,
   maxConcurrency: 4,
-  requestTimeoutMs: 15_000,
   retryBaseMs: 500,
   retryMaxMs: 30_000,
   maxAttempts: Number.POSITIVE_INFINITY,
@@ -48,7 +55,7 @@ export const MEMORY_DEFAULTS = {
   breakerCooldownMs: 5_000,
   compactEvery: 1_000,
   housekeepingIntervalMs: 2_000,
-} as const satisfies Required<MemoryQueueOptions>;
+} as const satisfies Required<Omit<MemoryQueueOptions, 'requestTimeoutMs' | 'settleAfterTimeoutMs'>>;
 
 export function resolveTuning(options: Partial<MemoryQueueOptions>): QueueTuning {
   const pick = <K extends keyof typeof MEMORY_DEFAULTS>(key: K) => options[key] ?? MEMORY_DEFAULTS[key];
@@ -60,6 +67,7 @@ export function resolveTuning(options: Partial<MemoryQueueOptions>): QueueTuning
     batchMax: positive('batchMax', Math.floor(pick('batchMax'))),
     maxConcurrency: positive('maxConcurrency', Math.floor(pick('maxConcurrency'))),
     maxAttempts: positive('maxAttempts', pick('maxAttempts')),
+    settleAfterTimeoutMs: Math.max(0, options.settleAfterTimeoutMs ?? options.requestTimeoutMs ?? DEFAULT_SETTLE_AFTER_TIMEOUT_MS),
     backoff: { baseMs: positive('retryBaseMs', pick('retryBaseMs')), maxMs: positive('retryMaxMs', pick('retryMaxMs')) },
     breaker: {
       failureThreshold: positive('breakerFailureThreshold', pick('breakerFailureThreshold')),

@@ -10,6 +10,12 @@ export type TurnWriteErrorInit = {
   status?: number;
   /** Server hint (Retry-After) that overrides the computed backoff. */
   retryAfterMs?: number;
+  /**
+   * The request may have reached Letta and still be running there (client timeout, connection
+   * dropped mid-request, gateway timeout). Retrying at once would put a second request on the
+   * agent next to the first, so the queue waits a settle period before resending.
+   */
+  outcomeUnknown?: boolean;
   cause?: unknown;
 };
 
@@ -18,6 +24,7 @@ export class TurnWriteError extends Error {
   readonly retryable: boolean;
   readonly status: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly outcomeUnknown: boolean;
 
   constructor(message: string, init: TurnWriteErrorInit) {
     super(message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -25,6 +32,7 @@ export class TurnWriteError extends Error {
     this.retryable = init.retryable;
     this.status = init.status;
     this.retryAfterMs = init.retryAfterMs;
+    this.outcomeUnknown = init.outcomeUnknown ?? false;
   }
 }
 

@@ -35,6 +35,15 @@ describe('classifyLettaError', () => {
     expect(classifyLettaError(new TypeError('fetch failed'))).toMatchObject({ retryable: true });
   });
 
+  it('knows when a failed request may still be running in Letta', () => {
+    const wrap = (code: string) => new APIConnectionError({ cause: new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) }) });
+    expect(classifyLettaError(wrap('ECONNREFUSED')).outcomeUnknown).toBe(false);
+    expect(classifyLettaError(wrap('ECONNRESET')).outcomeUnknown).toBe(true);
+    expect(classifyLettaError(new APIConnectionTimeoutError()).outcomeUnknown).toBe(true);
+    expect(classifyLettaError(new InternalServerError(504, undefined, 'gateway timeout', headers())).outcomeUnknown).toBe(true);
+    expect(classifyLettaError(new InternalServerError(503, undefined, 'down', headers())).outcomeUnknown).toBe(false);
+  });
+
   it('honours Retry-After', () => {
     expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after': '2' }))).retryAfterMs).toBe(2_000);
     expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after-ms': '150' }))).retryAfterMs).toBe(150);

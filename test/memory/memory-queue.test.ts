@@ -246,4 +246,13 @@ describe('MemoryQueue lifecycle', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(result).toMatchObject({ written: 0, pending: [{ id: turn.id, otid: turn.otid }] });
   });
+
+  it('close does not hang on a writer that ignores the abort', async () => {
+    const queue = await MemoryQueue.inMemory(fast, { writer: { write: () => new Promise<void>(() => {}) } });
+    const turn = await queue.enqueue(turnInput('a', 0));
+    const started = Date.now();
+    const result = await queue.close({ deadlineMs: 10 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(result.pending.map((t) => t.id)).toEqual([turn.id]);
+  });
 });

@@ -156,6 +156,7 @@ describe('DeepgramServer with the real deepgram plugin', () => {
     expect(finals).toEqual(lines);
     expect(server.utterances.map((u) => u.text)).toEqual(lines);
     expect(server.results.filter((r) => r.isFinal && r.speechFinal).map((r) => r.transcript)).toEqual(lines);
+    expect(server.sent.filter((m) => m.type === 'UtteranceEnd')).toHaveLength(2);
     await stt.close();
   });
 

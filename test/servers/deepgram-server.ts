@@ -205,6 +205,8 @@ export class DeepgramServer extends EventEmitter {
   readonly results: DeepgramResultRecord[] = [];
   readonly utterances: DeepgramUtteranceRecord[] = [];
   readonly connections: DeepgramConnectionRecord[] = [];
+  /** Every JSON message sent (Results, SpeechStarted, UtteranceEnd, Metadata), in order. */
+  readonly sent: Array<{ connectionId: number; type: string; sentAt: number }> = [];
   /** Speech segments that arrived with no scripted line pending (transcript left empty). */
   unscriptedSegments = 0;
   recognitionDelayMs: number;
@@ -820,7 +822,9 @@ class ListenSession {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (this.#ws.readyState !== this.#ws.OPEN) return;
       this.#ws.send(payload);
-      onSent?.(performance.now());
+      const sentAt = performance.now();
+      this.#server.sent.push({ connectionId: this.#record.id, type: String((msg as { type?: unknown }).type), sentAt });
+      onSent?.(sentAt);
     });
   }
 }

@@ -150,6 +150,19 @@ export function writeSseData(res: ServerResponse, data: string): boolean {
   return true;
 }
 
+/**
+ * Drops the connection under a response, as a dying proxy or server would:
+ * bytes already written still reach the client (FIN after the write buffer
+ * drains), then the socket is destroyed. The client sees a truncated body
+ * (or no response at all) and its SDK raises a connection error.
+ */
+export function dropConnection(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket === null || socket.destroyed) return;
+  socket.end();
+  setTimeout(() => socket.destroy(), 50).unref();
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

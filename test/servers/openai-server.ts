@@ -47,6 +47,7 @@ import type {
 import type { CompletionUsage } from 'openai/resources/completions';
 import {
   FaultQueue,
+  dropConnection,
   ParseFailure,
   SocketTracker,
   headersOf,
@@ -497,7 +498,7 @@ class OpenAIServerImpl implements OpenAIServer {
   private async applyMidStreamFault(fault: MidStreamFault, res: ServerResponse, timing: ResponseTiming): Promise<void> {
     if (fault.mode === 'destroy') {
       timing.droppedByFault = true;
-      res.destroy();
+      dropConnection(res);
       return;
     }
     await untilAborted(this.stopped.signal);

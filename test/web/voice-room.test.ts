@@ -256,7 +256,7 @@ describe('voice room page', () => {
           JSON.stringify({ v: 1, turn: 3, mode: 'hybrid', llmTtftMs: 412.4, llmTotalMs: 1530, queueDepth: 2, writeLagMs: 80, e2eLatencyMs: null }),
         ),
       );
-      const items = [...document.querySelectorAll('#transcript li')].map((li) => ({
+      const items = Array.from(document.querySelectorAll('#transcript li')).map((li) => ({
         speaker: li.getAttribute('data-speaker'),
         final: li.getAttribute('data-final'),
         text: li.querySelector('.text')?.textContent,

@@ -1,0 +1,62 @@
+/**
+ * npm run memory:dead-letters -- list [--json]
+ * npm run memory:dead-letters -- requeue <turn-id>... | --all
+ * Options: --data-dir DIR (default MEMORY_DATA_DIR or ./data).
+ * Requeued turns go to the end of their agent's queue with their original id and otid.
+ */
+import 'dotenv/config';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { inspectDataDir } from '../src/memory/journal/inspect-data-dir.js';
+import { requeueDeadLetters } from '../src/memory/journal/requeue-dead-letters.js';
+import { MEMORY_DEFAULTS } from '../src/memory/options.js';
+
+const USAGE = 'usage: memory:dead-letters -- list [--json] | requeue <turn-id>... | requeue --all   [--data-dir DIR]';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { 'data-dir': { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+});
+const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
+const [command = 'list', ...ids] = positionals;
+
+if (command === 'list') {
+  const { deadLetters } = await inspectDataDir(dataDir);
+  if (values.json) {
+    console.log(JSON.stringify(deadLetters, null, 2));
+  } else if (deadLetters.length === 0) {
+    console.log(`No dead letters in ${dataDir}.`);
+  } else {
+    console.log(`${deadLetters.length} dead letter(s) in ${dataDir}:\n`);
+    for (const d of deadLetters) {
+      console.log(`${d.turn.id}`);
+      console.log(`  agent:   ${d.turn.agentId}${d.turn.sessionId ? `  session: ${d.turn.sessionId}` : ''}`);
+      console.log(`  dead at: ${new Date(d.deadAt).toISOString()}  status: ${d.status ?? 'n/a'}`);
+      console.log(`  reason:  ${d.reason}`);
+      console.log(`  user:    ${excerpt(d.turn.userText)}`);
+      console.log(`  spoken:  ${excerpt(d.turn.assistantText)}${d.turn.interrupted ? ' [interrupted]' : ''}\n`);
+    }
+  }
+} else if (command === 'requeue') {
+  if (values.all === (ids.length > 0)) {
+    console.error(`requeue needs either turn ids or --all\n${USAGE}`);
+    process.exit(2);
+  }
+  const known = new Set((await inspectDataDir(dataDir)).deadLetters.map((d) => d.turn.id));
+  const unknown = ids.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    console.error(`not dead letters in ${dataDir}: ${unknown.join(', ')}`);
+    process.exit(1);
+  }
+  const outcome = await requeueDeadLetters(dataDir, values.all ? 'all' : ids);
+  if (outcome.via === 'journal') console.log(`Requeued ${outcome.requeued.length} turn(s); they are written at the next worker start.`);
+  else console.log(`Worker pid ${outcome.pid} is running; it picks the request up within seconds (${outcome.requestFile}).`);
+} else {
+  console.error(USAGE);
+  process.exit(2);
+}
+
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 100 ? `${flat.slice(0, 99)}…` : flat;
+}

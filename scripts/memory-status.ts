@@ -1,0 +1,66 @@
+/**
+ * npm run memory:status [-- --data-dir DIR] [--json]
+ * Read-only view of the memory journal: works for a stopped worker and next to a running one
+ * (it never takes the data dir lock).
+ */
+import 'dotenv/config';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { inspectDataDir, type DataDirReport } from '../src/memory/journal/inspect-data-dir.js';
+import { MEMORY_DEFAULTS } from '../src/memory/options.js';
+
+const { values } = parseArgs({
+  options: { 'data-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
+});
+const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
+const report = await inspectDataDir(dataDir);
+
+if (values.json) {
+  console.log(JSON.stringify(report, null, 2));
+} else {
+  console.log(render(report, Date.now()));
+}
+
+function render(r: DataDirReport, now: number): string {
+  const lines: string[] = [];
+  lines.push(`Memory data dir: ${r.dataDir}`);
+  lines.push(`Journal: ${formatBytes(r.journalBytes)}, ${r.records} records${r.tornTailBytes ? `, torn tail ${r.tornTailBytes} B (dropped at next start)` : ''}${r.invalidLines ? `, ${r.invalidLines} unreadable lines` : ''}`);
+  if (r.worker.state === 'running') lines.push(`Worker: running (pid ${r.worker.owner.pid} on ${r.worker.owner.host}, since ${new Date(r.worker.owner.startedAt).toISOString()})`);
+  else if (r.worker.state === 'crashed') lines.push(`Worker: not running (stale lock from pid ${r.worker.owner.pid}; the next start takes it over)`);
+  else lines.push('Worker: not running');
+
+  const oldest = r.backlog.length ? Math.min(...r.backlog.map((b) => b.oldestEnqueuedAt)) : undefined;
+  lines.push(`Depth: ${r.pending.length} turn(s) pending across ${r.backlog.length} agent(s)${oldest === undefined ? '' : `, oldest pending ${formatAge(now - oldest)}`}`);
+  if (r.backlog.length) {
+    lines.push('', '| agent | pending | oldest pending |', '|---|---:|---:|');
+    for (const b of r.backlog) lines.push(`| ${b.agentId} | ${b.pending} | ${formatAge(now - b.oldestEnqueuedAt)} |`);
+  }
+  lines.push('', `Dead letters: ${r.deadLetters.length}${r.deadLetters.length ? ' (npm run memory:dead-letters -- list)' : ''}`);
+  for (const d of r.deadLetters.slice(0, 10)) lines.push(`  ${d.turn.id}  ${d.turn.agentId}  ${d.status ?? '-'}  ${d.reason}`);
+  if (r.deadLetters.length > 10) lines.push(`  … ${r.deadLetters.length - 10} more`);
+
+  if (r.live) {
+    const s = r.live.stats;
+    lines.push(
+      '',
+      `Live (published ${formatAge(now - r.live.updatedAt)} ago): in flight ${s.inFlight}, written ${s.written}, retries ${s.retries}, ` +
+        `write lag ${formatMs(s.writeLagMs)}, last write ${formatMs(s.lastWriteLatencyMs)}, circuit ${s.circuit}, failed permanently ${s.failedPermanently}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function formatMs(ms: number | null): string {
+  return ms === null ? 'n/a' : `${Math.round(ms)} ms`;
+}
+
+function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes < 1024 ? `${bytes} B` : `${(bytes / 1024).toFixed(1)} KiB`;
+}
