@@ -153,6 +153,10 @@ describe('letta-server', () => {
       expect(history.items[0]).toMatchObject({ message_type: 'user_message', content: 'I love green tea', otid });
       const newestFirst = await client.agents.messages.list(agentId, { limit: 1 });
       expect(newestFirst.items[0].message_type).toBe('assistant_message');
+      // The SDK's auto-pager follows `after` cursors until an empty page.
+      const paged = [];
+      for await (const m of client.agents.messages.list(agentId, { limit: 2, order: 'asc' })) paged.push(m.id);
+      expect(paged).toEqual(server.messagesOf(agentId).map((m) => m.id));
     });
 
     it('accepts `input` as sugar for one user message and can omit reasoning and tools', async () => {
@@ -302,6 +306,20 @@ describe('letta-server', () => {
       const listed = await client.agents.passages.list(agentId);
       expect(listed.map((p) => p.text)).toEqual(['Sam visited Lisbon in May.', 'Sam prefers mornings.']);
       expect(server.passagesOf(agentId)).toHaveLength(2);
+    });
+
+    it('searches passages, closest first, with tag filters and top_k', async () => {
+      await client.agents.passages.create(agentId, { text: 'Sam visited Lisbon in May.', tags: ['travel'] });
+      await client.agents.passages.create(agentId, { text: 'Sam likes green tea.', tags: ['food'] });
+      await client.agents.passages.create(agentId, { text: 'Sam drinks green tea every morning.', tags: ['food', 'habit'] });
+
+      const found = await client.agents.passages.search(agentId, { query: 'green tea morning', top_k: 2 });
+      expect(found.count).toBe(2);
+      expect(found.results.map((r) => r.content)).toEqual(['Sam drinks green tea every morning.', 'Sam likes green tea.']);
+      expect(found.results[0].id).toMatch(/^passage-/);
+
+      const tagged = await client.agents.passages.search(agentId, { query: 'Sam', tags: ['food', 'habit'], tag_match_mode: 'all' });
+      expect(tagged.results.map((r) => r.content)).toEqual(['Sam drinks green tea every morning.']);
     });
   });
 

@@ -17,6 +17,8 @@
  *   GET   /v1/agents/:id/messages                      messages.list     -> Message[] (newest first by default, limit 100)
  *   POST  /v1/agents/:id/archival-memory               passages.create   -> Passage[]
  *   GET   /v1/agents/:id/archival-memory               passages.list     -> Passage[] (oldest first by default)
+ *   GET   /v1/agents/:id/archival-memory/search?query=  passages.search   -> {count, results:[{id, content, timestamp, tags}]}
+ *         (ranked by shared words instead of embeddings; top_k defaults to 5; tags/tag_match_mode/dates filter)
  *
  * Protocol details reproduced from the real server:
  *   - Auth: `Authorization: Bearer <key>`; with `apiKey` set anything else -> 401 `{"detail":"Unauthorized"}`.
@@ -110,7 +112,8 @@ export type LettaRoute =
   | 'messages.stream'
   | 'messages.list'
   | 'passages.create'
-  | 'passages.list';
+  | 'passages.list'
+  | 'passages.search';
 
 export interface LettaServerOptions {
   /** When set, `Authorization: Bearer <apiKey>` is required (401 otherwise). */
@@ -272,6 +275,8 @@ export interface LettaServer {
 // ---------------------------------------------------------------------------
 
 const DEFAULT_BLOCK_LIMIT = 20_000;
+/** Letta's default page size for archival search when top_k is not given. */
+const RETRIEVAL_DEFAULT_TOP_K = 5;
 const SERVER_VERSION = '0.16.0';
 
 /** Word-ish pieces, each keeping its leading whitespace (LLM tokens usually do). */
@@ -431,6 +436,7 @@ function matchRoute(method: string, path: string): RouteMatch | 'method' | null 
   if (rest === 'messages') return on({ GET: 'messages.list', POST: 'messages.create' }, agentId);
   if (rest === 'messages/stream') return on({ POST: 'messages.stream' }, agentId);
   if (rest === 'archival-memory') return on({ GET: 'passages.list', POST: 'passages.create' }, agentId);
+  if (rest === 'archival-memory/search') return on({ GET: 'passages.search' }, agentId);
   return null;
 }
 
@@ -933,6 +939,8 @@ class LettaServerImpl implements LettaServer {
         return this.createPassage(ctx, agent);
       case 'passages.list':
         return this.listPassages(ctx, agent);
+      case 'passages.search':
+        return this.searchPassages(ctx, agent);
       default:
         return sendJson(ctx.res, 404, { detail: 'Not Found' });
     }
@@ -1190,6 +1198,38 @@ class LettaServerImpl implements LettaServer {
     const search = ctx.query.get('search');
     const matching = search === null ? agent.passages : agent.passages.filter((p) => p.text.toLowerCase().includes(search.toLowerCase()));
     return this.deliver(ctx, 200, structuredClone(paginate(matching, ctx.query, 'asc', null)));
+  }
+
+  /**
+   * Archival search. Letta ranks by embedding similarity; lacking embeddings we
+   * rank by how many query words a passage shares (ties: newest first), which
+   * keeps results deterministic while still returning the closest passages first.
+   */
+  private searchPassages(ctx: RequestContext, agent: AgentRecord): Promise<void> | void {
+    const query = ctx.query.get('query');
+    if (query === null) return sendJson(ctx.res, 422, validation(missing(['query', 'query'], null)));
+    const tags = ctx.query.getAll('tags');
+    const matchAll = ctx.query.get('tag_match_mode') === 'all';
+    const start = ctx.query.get('start_datetime');
+    const end = ctx.query.get('end_datetime');
+    const topK = Number(ctx.query.get('top_k') ?? RETRIEVAL_DEFAULT_TOP_K);
+    const words = (text: string) => new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
+    const queryWords = words(query);
+    const score = (p: Passage) => [...words(p.text)].filter((w) => queryWords.has(w)).length;
+    const candidates = agent.passages.filter((p) => {
+      const ptags = p.tags ?? [];
+      if (tags.length > 0 && !(matchAll ? tags.every((t) => ptags.includes(t)) : tags.some((t) => ptags.includes(t)))) return false;
+      const created = Date.parse(p.created_at ?? '');
+      if (start !== null && created < Date.parse(start)) return false;
+      if (end !== null && created > Date.parse(end)) return false;
+      return true;
+    });
+    const ranked = candidates
+      .map((p, i) => ({ p, i, s: score(p) }))
+      .sort((a, b) => b.s - a.s || b.i - a.i)
+      .slice(0, topK)
+      .map(({ p }) => ({ id: p.id ?? '', content: p.text, timestamp: p.created_at ?? '', tags: p.tags ?? [] }));
+    return this.deliver(ctx, 200, { results: ranked, count: ranked.length });
   }
 
   // --- messages -------------------------------------------------------------
