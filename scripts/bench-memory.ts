@@ -1,0 +1,142 @@
+/**
+ * npm run bench:memory
+ * 1,000 turns across 20 agents through the journal-backed memory queue into the local Letta
+ * server (answering in 5 ms), with batching on and off. Prints a markdown table.
+ *
+ * Phase 1 (journal): all turns are enqueued while every agent is held with runExclusive, so
+ *   the numbers are pure journal appends (write + fdatasync, group-committed).
+ * Phase 2 (drain): the holds are released and the time until Letta acknowledged everything is
+ *   measured.
+ */
+import Letta from '@letta-ai/letta-client';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { MemoryQueue } from '../src/memory/memory-queue.js';
+import { startLettaServer, type LettaServer } from '../test/servers/letta-server.js';
+
+const { values } = parseArgs({
+  options: {
+    turns: { type: 'string', default: '1000' },
+    agents: { type: 'string', default: '20' },
+    'batch-max': { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '4' },
+    'letta-ms': { type: 'string', default: '5' },
+  },
+});
+const TURNS = Number(values.turns);
+const AGENTS = Number(values.agents);
+const BATCH_MAX = Number(values['batch-max']);
+const CONCURRENCY = Number(values.concurrency);
+const LETTA_MS = Number(values['letta-ms']);
+
+type Result = {
+  label: string;
+  batchMax: number;
+  appendSequential: Percentiles;
+  appendConcurrent: Percentiles;
+  drainMs: number;
+  requests: number;
+  turnsStored: number;
+  duplicates: number;
+};
+type Percentiles = { p50: number; p99: number; perSecond: number };
+
+function percentiles(samples: number[], totalMs: number): Percentiles {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return { p50: at(0.5), p99: at(0.99), perSecond: (samples.length / totalMs) * 1000 };
+}
+
+const turnFor = (agentId: string, n: number) => ({
+  agentId,
+  sessionId: 'bench',
+  userText: `Benchmark user utterance number ${n}, about as long as a spoken sentence.`,
+  assistantText: `Benchmark assistant reply number ${n}, which was played to the user in full.`,
+  interrupted: false,
+  userAt: Date.now(),
+  assistantAt: Date.now(),
+});
+
+async function run(server: LettaServer, label: string, batchMax: number): Promise<Result> {
+  const agents = Array.from({ length: AGENTS }, (_, i) => server.seedAgent({ name: `bench-${label}-${i}` }).id);
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-memory-'));
+  const letta = new Letta({ baseURL: server.baseURL, apiKey: 'bench', maxRetries: 0, timeout: 10_000 });
+  const queue = await MemoryQueue.open({ dataDir, batchMax, maxConcurrency: CONCURRENCY }, { letta });
+  const requestsBefore = server.requests.length;
+  try {
+    // Hold every agent so phase 1 measures the journal alone.
+    const releases: Array<() => void> = [];
+    const held = agents.map(
+      (agentId) => new Promise<void>((acquired) => void queue.runExclusive(agentId, () => new Promise<void>((release) => (releases.push(release), acquired())))),
+    );
+    await Promise.all(held);
+
+    const half = Math.floor(TURNS / 2);
+    // Sequential: one caller at a time, each waits for its fsync (a single voice session).
+    const sequential: number[] = [];
+    let started = performance.now();
+    for (let n = 0; n < half; n++) {
+      const t0 = performance.now();
+      await queue.enqueue(turnFor(agents[n % AGENTS], n));
+      sequential.push(performance.now() - t0);
+    }
+    const sequentialMs = performance.now() - started;
+    // Concurrent: one caller per agent at once (many sessions ending turns together), group commit.
+    const concurrent: number[] = [];
+    started = performance.now();
+    for (let n = half; n < TURNS; n += AGENTS) {
+      await Promise.all(
+        agents.slice(0, Math.min(AGENTS, TURNS - n)).map(async (agentId, i) => {
+          const t0 = performance.now();
+          await queue.enqueue(turnFor(agentId, n + i));
+          concurrent.push(performance.now() - t0);
+        }),
+      );
+    }
+    const concurrentMs = performance.now() - started;
+
+    started = performance.now();
+    for (const release of releases) release();
+    await queue.whenIdle();
+    const drainMs = performance.now() - started;
+    await server.idle();
+    return {
+      label,
+      batchMax,
+      appendSequential: percentiles(sequential, sequentialMs),
+      appendConcurrent: percentiles(concurrent, concurrentMs),
+      drainMs,
+      requests: server.requests.length - requestsBefore,
+      turnsStored: agents.reduce((n, id) => n + server.userMessagesOf(id).length, 0),
+      duplicates: agents.reduce((n, id) => n + server.duplicatesOf(id).length, 0),
+    };
+  } finally {
+    await queue.close({ deadlineMs: 1_000 });
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+const server = await startLettaServer({ latencyMs: LETTA_MS, messageLatencyMs: 0, tokenDelayMs: 0, includeReasoning: false, includeToolCalls: false });
+try {
+  const results = [await run(server, 'batching on', BATCH_MAX), await run(server, 'batching off', 1)];
+  const ms = (v: number) => `${v.toFixed(2)} ms`;
+  console.log(`Memory queue benchmark: ${TURNS} turns, ${AGENTS} agents, MEMORY_MAX_CONCURRENCY=${CONCURRENCY}, local Letta server answering in ${LETTA_MS} ms, node ${process.version}, ${process.platform}\n`);
+  console.log('| run | batch max | append p50 (1 writer) | append p99 (1 writer) | append p50 (20 writers) | append p99 (20 writers) | appends/s (20 writers) | Letta requests | drain time | drain throughput | stored / duplicates |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    console.log(
+      `| ${r.label} | ${r.batchMax} | ${ms(r.appendSequential.p50)} | ${ms(r.appendSequential.p99)} | ${ms(r.appendConcurrent.p50)} | ${ms(r.appendConcurrent.p99)} | ` +
+        `${Math.round(r.appendConcurrent.perSecond)} | ${r.requests} | ${Math.round(r.drainMs)} ms | ${Math.round((TURNS / r.drainMs) * 1000)} turns/s | ${r.turnsStored} / ${r.duplicates} |`,
+    );
+  }
+  const bad = results.filter((r) => r.turnsStored !== TURNS || r.duplicates !== 0);
+  if (bad.length > 0) {
+    console.error(`\nFAILED: not every turn stored exactly once in: ${bad.map((r) => r.label).join(', ')}`);
+    process.exitCode = 1;
+  }
+} finally {
+  await server.close();
+}
