@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent, voice } from '@livekit/agents';
+import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
 import { prepareVoiceCall } from './call/voice-call.js';
 import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
 import { redactingLogger } from './logging.js';
-import { createFrameworkLlm, createStt, createTts } from './pipeline.js';
+import { createAgentSession } from './pipeline.js';
 import { createWorkerServices, type WorkerServices } from './services.js';
 
 let services: Promise<WorkerServices> | undefined;
@@ -23,17 +23,7 @@ export default defineAgent({
   entry: async (ctx: JobContext) => {
     const config = loadConfig();
     const worker = await processServices(config);
-    const session = new voice.AgentSession({
-      vad: ctx.proc.userData.vad as silero.VAD, // voice activity detection, loaded once per process
-      stt: createStt(config), // speech to text: Deepgram streaming
-      llm: createFrameworkLlm(config, worker.chat), // enables the LLM stage; replies come from LettaVoiceAgent.llmNode
-      tts: createTts(config), // text to speech: Cartesia, or OpenAI without a Cartesia key
-      turnHandling: {
-        turnDetection: config.turnDetection,
-        endpointing: { minDelay: config.endpointingMinDelayMs },
-        preemptiveGeneration: { enabled: config.preemptiveGeneration }, // start the reply on the interim transcript
-      },
-    });
+    const session = createAgentSession(config, worker.chat, ctx.proc.userData.vad as silero.VAD);
     const call = await prepareVoiceCall(worker, session, { sessionId: ctx.job.id });
     // A job process runs one call: drain its turns into Letta before it exits (with a deadline); leftovers stay journaled.
     ctx.addShutdownCallback(async () => {

@@ -1,7 +1,7 @@
 import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
-import type { tts } from '@livekit/agents';
+import { voice, type tts, type VAD } from '@livekit/agents';
 import type OpenAI from 'openai';
 import type { Config } from './config.js';
 
@@ -31,4 +31,19 @@ export function createTts(config: Config): tts.TTS {
  */
 export function createFrameworkLlm(config: Config, client: OpenAI): openai.LLM {
   return new openai.LLM({ model: config.openai.model, client });
+}
+
+/** The voice pipeline of one call, as the worker runs it; the harness and benchmarks build it the same way. */
+export function createAgentSession(config: Config, chatClient: OpenAI, vad: VAD): voice.AgentSession {
+  return new voice.AgentSession({
+    vad, // voice activity detection, loaded once per process
+    stt: createStt(config), // speech to text: Deepgram streaming
+    llm: createFrameworkLlm(config, chatClient), // enables the LLM stage; replies come from LettaVoiceAgent.llmNode
+    tts: createTts(config), // text to speech: Cartesia, or OpenAI without a Cartesia key
+    turnHandling: {
+      turnDetection: config.turnDetection,
+      endpointing: { minDelay: config.endpointingMinDelayMs },
+      preemptiveGeneration: { enabled: config.preemptiveGeneration }, // start the reply on the interim transcript
+    },
+  });
 }

@@ -2,6 +2,7 @@ import type Letta from '@letta-ai/letta-client';
 import { AgentLane } from './agent-lane.js';
 import { backoffDelayMs } from './backoff.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { JournalTurnStore } from './journal/journal-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { LettaTurnWriter } from './letta-turn-writer.js';
 import { silentLogger, type MemoryLogger } from './logger.js';
@@ -79,7 +80,6 @@ export class MemoryQueue {
 
   /** Opens the durable, journal-backed queue on options.dataDir and replays what was left. */
   static async open(options: MemoryQueueOptions, deps: MemoryQueueDeps): Promise<MemoryQueue> {
-    const { JournalTurnStore } = await import('./journal/journal-store.js');
     const store = await JournalTurnStore.open({
       dataDir: options.dataDir,
       compactEvery: options.compactEvery ?? MEMORY_DEFAULTS.compactEvery,

@@ -47,17 +47,32 @@
  *   - Not emulated: runs/background resume, `seq_id`, conversations, tools/sources, the
  *     SDK-version check for streaming, an initial system message in the history.
  *
+ * Timing of a turn: client messages are stored on arrival (after `latencyMs`); each agent
+ * step then "thinks" for `messageLatencyMs` and emits tokens `tokenDelayMs` apart (two steps
+ * when the memory tool is called). `streamMode: 'buffered'` keeps the same processing time
+ * but holds every item until the turn is over.
+ *
  * Test API (all options live: `server.options.messageLatencyMs = 3000` works mid-test):
  *   state:  seedAgent({name, blocks}), agentState(id), agentIds(), blocksOf(id), block(id, label),
  *           messagesOf(id), userMessagesOf(id), clientMessagesOf(id), duplicatesOf(id), passagesOf(id)
  *   timing: requests[] (route, body, headers, receivedAt), responses[] (per message request:
- *           headersAt, firstItemAt, firstAssistantAt, lastItemAt, ...), maxConcurrentPerAgent(id, kind)
- *   faults: failNext(n, status, {route, body}), failWith422Next(n, {route}), hangNext(n, route),
- *           slowApplyNext(n, delayMs, route)  -> write applied now, answer after delayMs (a "3 s write":
- *                                                slowApplyNext(1, 3000, 'messages.create')),
- *           dropAfterApplyNext(n, route)      -> write applied, then the socket is destroyed (no answer),
- *           failMidStream(afterItems, {mode: 'destroy' | 'error-event', times}),
- *           refuse() / accept()               -> listener closed (ECONNREFUSED) / re-opened on the SAME port.
+ *           headersAt, firstItemAt, firstAssistantAt, lastItemAt, ...), idle()
+ *   concurrency: maxConcurrentPerAgent(id, kind) / inFlight(id, kind), kind 'messages' (default:
+ *           message sends), 'writes' (+ block updates, passage inserts) or 'all'. A request counts
+ *           from routing until its work AND its (possibly delayed) answer are done, client gone or not.
+ *   faults (one-shot, FIFO, optionally restricted to route names above):
+ *           failNext(n, status, {route, body}) -> error answer, nothing applied,
+ *           failWith422Next(n, {route, detail}) -> FastAPI-style 422, nothing applied,
+ *           hangNext(n, route)                 -> never answered, nothing applied,
+ *           slowApplyNext(n, delayMs, route)   -> write applied as usual, answer held delayMs more
+ *                                                 (a "3 s write": slowApplyNext(1, 3000, 'messages.create');
+ *                                                 a streamed answer sends nothing, not even pings, until then),
+ *           dropAfterApplyNext(n, route)       -> write applied, then the connection is dropped unanswered,
+ *           failMidStream(afterItems, {mode, times}) -> next stream breaks after N data items (pings not
+ *                                                 counted): 'destroy' drops the socket (turn still completes),
+ *                                                 'error-event' sends Letta's `event: error` (turn stops),
+ *           refuse() / accept()                -> listener closed (ECONNREFUSED, in-flight work aborted
+ *                                                 like a crash) / re-opened on the SAME port.
  * All times are `performance.now()` milliseconds (see `faults.ts#now`).
  */
 import { randomUUID } from 'node:crypto';
