@@ -208,6 +208,18 @@ describe('letta-server', () => {
       expect(spokenText(arrivals)).toContain('"step mode"');
     });
 
+    it('forceStepStreaming ignores stream_tokens, like Letta for providers it cannot token-stream', async () => {
+      server.options.forceStepStreaming = true;
+      const stream = await client.agents.messages.create(agentId, {
+        messages: [{ role: 'user', content: 'whole please' }],
+        streaming: true,
+        stream_tokens: true,
+      });
+      const arrivals = await collect(stream);
+      expect(typesOf(arrivals).filter((t) => t === 'assistant_message')).toHaveLength(1);
+      expect(server.responses[0].streamTokens).toBe(false);
+    });
+
     it('also serves the deprecated /messages/stream endpoint', async () => {
       const stream = await client.agents.messages.stream(agentId, { messages: [{ role: 'user', content: 'old route' }] });
       const arrivals = await collect(stream);

@@ -36,7 +36,8 @@
  *     then stop_reason {stop_reason:'end_turn'} and usage_statistics. With `stream_tokens`
  *     reasoning and assistant text arrive as one chunk per word-ish token; all chunks of a
  *     message share its `id` and `otid` (otid derived from the id like Letta's
- *     `generate_otid_from_id`). Without `stream_tokens`, one complete message per item.
+ *     `generate_otid_from_id`). Without `stream_tokens` (or with `forceStepStreaming`, like
+ *     Letta for providers it cannot token-stream), one complete message per item.
  *   - Pings (`include_pings`, default true as on the server): a `ping` item after every
  *     `pingIntervalMs` of silence (Letta: 30 s; lower it to see pings in a test).
  *   - Processing continues when the client disconnects (Letta shields the agent loop), so a
@@ -145,6 +146,11 @@ export interface LettaServerOptions {
    * LLM time, then every item within a few ms.
    */
   streamMode: 'tokens' | 'buffered';
+  /**
+   * Ignore `stream_tokens` and stream one whole message per step, as Letta does when the
+   * agent's model provider does not support token streaming (default false).
+   */
+  forceStepStreaming: boolean;
   /** Silence after which a keepalive `ping` item is written (when `include_pings`). */
   pingIntervalMs: number;
   /** Emit a reasoning_message before acting (default true, so tests can prove it is never spoken). */
@@ -346,6 +352,7 @@ const defaultOptions: LettaServerOptions = {
   messageLatencyMs: 20,
   tokenDelayMs: 5,
   streamMode: 'tokens',
+  forceStepStreaming: false,
   pingIntervalMs: 30_000,
   includeReasoning: true,
   includeToolCalls: true,
@@ -1312,10 +1319,11 @@ class LettaServerImpl implements LettaServer {
     if (parsed === null) return;
     const { messages, body } = parsed;
     const streaming = body.streaming === true;
+    const streamTokens = streaming && body.stream_tokens === true && !this.options.forceStepStreaming;
     const typesFilter = Array.isArray(body.include_return_message_types) ? (body.include_return_message_types as string[]) : null;
     const turn: TurnRequest = {
       streaming,
-      streamTokens: streaming && body.stream_tokens === true,
+      streamTokens,
       includePings: body.include_pings !== false,
       keep: (item) => typesFilter === null || !isMessageItem(item) || typesFilter.includes(item.message_type ?? ''),
       replay: false,
@@ -1325,7 +1333,7 @@ class LettaServerImpl implements LettaServer {
         route: ctx.route,
         agentId: agent.core.id,
         streaming,
-        streamTokens: streaming && body.stream_tokens === true,
+        streamTokens,
         items: 0,
         pings: 0,
         completed: false,
