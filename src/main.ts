@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
 import { redactingLogger } from './logging.js';
 import { createAgentSession } from './pipeline.js';
 import { createWorkerServices, type WorkerServices } from './services.js';
+import { publishTurnMetrics, setAgentMode } from './telemetry/turn-publisher.js';
 
 let services: Promise<WorkerServices> | undefined;
 
@@ -24,7 +25,13 @@ export default defineAgent({
     const config = loadConfig();
     const worker = await processServices(config);
     const session = createAgentSession(config, worker.chat, ctx.proc.userData.vad as silero.VAD);
-    const call = await prepareVoiceCall(worker, session, { sessionId: ctx.job.id });
+    const mode = config.hybridStreaming ? 'hybrid' : 'letta';
+    const onPublishError = (err: unknown) => worker.logger.warn({ err: String(err) }, 'could not publish turn metrics to the room');
+    const call = await prepareVoiceCall(worker, session, {
+      sessionId: ctx.job.id,
+      // The voice room page shows each turn's latency and the mode.
+      onTurn: (report) => void publishTurnMetrics(ctx.room, report, { onError: onPublishError }),
+    });
     // A job process runs one call: drain its turns into Letta before it exits (with a deadline); leftovers stay journaled.
     ctx.addShutdownCallback(async () => {
       const unqueued = await call.recorder.flushed(config.memory.drainDeadlineMs);
@@ -34,6 +41,7 @@ export default defineAgent({
     });
     await session.start({ agent: call.agent, room: ctx.room });
     await ctx.connect();
+    void setAgentMode(ctx.room, mode, { onError: onPublishError });
     session.generateReply({ instructions: config.greeting });
   },
 });

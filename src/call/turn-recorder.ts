@@ -2,6 +2,7 @@ import { voice, type llm } from '@livekit/agents';
 import type { MemoryQueue } from '../memory/memory-queue.js';
 import type { QueueStats } from '../memory/queue-stats.js';
 import type { ReplyMode, ReplySource, ReplyTiming } from '../replies/reply-generator.js';
+import type { TurnMetrics } from '../telemetry/turn-publisher.js';
 
 export interface TurnLogger {
   info(obj: object, msg: string): void;
@@ -10,12 +11,13 @@ export interface TurnLogger {
 }
 
 /** One finished turn as logged and published: what answered, how fast, and how far memory lags behind. */
-export interface TurnReport {
-  turn: number;
+export interface TurnReport extends TurnMetrics {
   mode: ReplyMode;
   source: ReplySource;
-  llmTtftMs: number | null;
-  llmTotalMs: number | null;
+  /** The framework's own measurements (end of speech → end of turn, TTS first byte, speech end → agent audio). */
+  eouDelayMs: number | null;
+  ttsTtfbMs: number | null;
+  e2eLatencyMs: number | null;
   interrupted: boolean;
   fallbacks: string[];
   memoryWritten: 'queued' | 'by_letta' | 'waiting_for_letta' | 'skipped';
@@ -90,7 +92,7 @@ export class TurnRecorder {
     const assistantText = assistant.textContent ?? '';
     const userText = user?.textContent ?? '';
     const memoryWritten = this.handOver(reply, userText, assistantText, assistant, user);
-    const report = this.report(reply, assistant.interrupted, memoryWritten);
+    const report = this.report(reply, assistant, user, memoryWritten);
     this.options.logger.info({ ...report, sessionId: this.options.sessionId }, 'turn complete');
     this.options.onTurn?.(report);
   }
@@ -124,7 +126,12 @@ export class TurnRecorder {
     return agentId ? 'queued' : 'waiting_for_letta';
   }
 
-  private report(reply: ReplyTiming | undefined, interrupted: boolean, memoryWritten: TurnReport['memoryWritten']): TurnReport {
+  private report(
+    reply: ReplyTiming | undefined,
+    assistant: llm.ChatMessage,
+    user: llm.ChatMessage | undefined,
+    memoryWritten: TurnReport['memoryWritten'],
+  ): TurnReport {
     const stats: QueueStats = this.options.queue.stats();
     return {
       turn: this.turns,
@@ -132,7 +139,10 @@ export class TurnRecorder {
       source: reply?.source ?? 'openai',
       llmTtftMs: round(reply?.ttftMs),
       llmTotalMs: round(reply?.totalMs),
-      interrupted,
+      eouDelayMs: secondsToMs(user?.metrics.endOfTurnDelay),
+      ttsTtfbMs: secondsToMs(assistant.metrics.ttsNodeTtfb),
+      e2eLatencyMs: secondsToMs(assistant.metrics.e2eLatency),
+      interrupted: assistant.interrupted,
       fallbacks: reply?.failures ?? [],
       memoryWritten,
       queueDepth: stats.depth,
@@ -147,4 +157,8 @@ export class TurnRecorder {
 
 function round(ms: number | undefined): number | null {
   return ms === undefined ? null : Math.round(ms);
+}
+
+function secondsToMs(seconds: number | undefined): number | null {
+  return seconds === undefined ? null : Math.round(seconds * 1000);
 }

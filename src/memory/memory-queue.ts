@@ -4,12 +4,14 @@ import { backoffDelayMs } from './backoff.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { JournalTurnStore } from './journal/journal-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { Listeners } from './listeners.js';
 import { LettaTurnWriter } from './letta-turn-writer.js';
 import { silentLogger, type MemoryLogger } from './logger.js';
 import { MEMORY_DEFAULTS, resolveTuning, type MemoryQueueOptions, type QueueTuning } from './options.js';
 import type { QueueStats } from './queue-stats.js';
 import { InMemoryTurnStore, type RequeueSelection, type TurnStore } from './turn-store.js';
 import { asTurnWriteError, type TurnWriteError, type TurnWriter } from './turn-writer.js';
+import { WakeTimer } from './wake-timer.js';
 import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingTurn, type TurnInput } from './turn.js';
 
 /** How long close() waits for aborted requests to settle before giving up on them. */
@@ -45,15 +47,16 @@ export class MemoryQueue {
   private readonly lanes = new Map<string, AgentLane>();
   private readonly mutex = new KeyedMutex();
   private readonly breaker: CircuitBreaker;
-  private readonly ackListeners = new Set<AcknowledgedListener>();
-  private readonly deadListeners = new Set<DeadLetterListener>();
+  private readonly acknowledged: Listeners<Parameters<AcknowledgedListener>>;
+  private readonly deadLettered: Listeners<Parameters<DeadLetterListener>>;
   private readonly controllers = new Set<AbortController>();
   private readonly running = new Set<Promise<void>>();
+  /** Enqueues whose journal append has not finished; shutdown lets them land first. */
+  private readonly appending = new Set<Promise<void>>();
   private idleWaiters: Array<() => void> = [];
   private activeRequests = 0;
   private inFlightTurns = 0;
-  private wakeTimer: NodeJS.Timeout | undefined;
-  private wakeAt = Number.POSITIVE_INFINITY;
+  private readonly wake = new WakeTimer(() => this.pump());
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private housekeepingRun: Promise<void> = Promise.resolve();
   private accepting = true;
@@ -76,6 +79,8 @@ export class MemoryQueue {
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger ?? silentLogger;
     this.breaker = new CircuitBreaker(tuning.breaker, this.now);
+    this.acknowledged = new Listeners('onAcknowledged', this.logger);
+    this.deadLettered = new Listeners('onDeadLetter', this.logger);
   }
 
   /** Opens the durable, journal-backed queue on options.dataDir and replays what was left. */
@@ -118,9 +123,15 @@ export class MemoryQueue {
     if (!this.accepting) throw new MemoryQueueClosedError();
     assertValidTurnInput(input);
     const turn = createPendingTurn(input, this.now());
-    // Lane insertion happens after the append: the journal resolves appends in call order,
-    // so per-agent order is preserved, and a turn is never sent before it is durable.
-    await this.store.append(turn);
+    // Lane insertion happens after the append: stores resolve appends in call order, so
+    // per-agent order is preserved, and a turn is never sent before it is durable.
+    const appended = this.store.append(turn);
+    this.appending.add(appended);
+    try {
+      await appended;
+    } finally {
+      this.appending.delete(appended);
+    }
     this.laneFor(turn.agentId).pending.push(turn);
     this.pump();
     return { ...turn };
@@ -141,14 +152,13 @@ export class MemoryQueue {
     }
   }
 
+  /** Returns the unsubscribe function. */
   onAcknowledged(listener: AcknowledgedListener): () => void {
-    this.ackListeners.add(listener);
-    return () => this.ackListeners.delete(listener);
+    return this.acknowledged.add(listener);
   }
 
   onDeadLetter(listener: DeadLetterListener): () => void {
-    this.deadListeners.add(listener);
-    return () => this.deadListeners.delete(listener);
+    return this.deadLettered.add(listener);
   }
 
   deadLetters(): readonly DeadLetter[] {
@@ -208,7 +218,7 @@ export class MemoryQueue {
   private async shutdown(deadlineMs: number): Promise<CloseResult> {
     this.accepting = false;
     this.stopHousekeeping();
-    await this.housekeepingRun;
+    await Promise.allSettled([this.housekeepingRun, ...this.appending]);
     const writtenBefore = this.counters.written;
     let deadline: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -217,7 +227,7 @@ export class MemoryQueue {
     ]);
     clearTimeout(deadline);
     this.aborted = true;
-    this.clearWake();
+    this.wake.cancel();
     for (const controller of this.controllers) controller.abort(new MemoryQueueClosedError());
     // A writer that ignores the abort must not hold shutdown hostage; its turns stay pending.
     let grace: NodeJS.Timeout | undefined;
@@ -325,14 +335,7 @@ export class MemoryQueue {
       // Harmless for correctness: on replay the turn is resent with its otid and Letta dedupes it.
       this.logger.warn({ err: error, agentId: lane.agentId }, 'could not journal memory acknowledgement');
     }
-    const snapshot = turns.map((turn) => ({ ...turn }));
-    for (const listener of this.ackListeners) {
-      try {
-        listener(lane.agentId, snapshot);
-      } catch (error) {
-        this.logger.warn({ err: error, agentId: lane.agentId }, 'memory onAcknowledged listener threw');
-      }
-    }
+    this.acknowledged.emit(lane.agentId, turns.map((turn) => ({ ...turn })));
   }
 
   private async handleFailure(lane: AgentLane, batch: PendingTurn[], error: TurnWriteError, abortedByUs: boolean): Promise<void> {
@@ -386,13 +389,7 @@ export class MemoryQueue {
     }
     for (const letter of letters) {
       this.logger.error({ agentId: lane.agentId, turnId: letter.turn.id, reason, status }, 'memory turn dead-lettered');
-      for (const listener of this.deadListeners) {
-        try {
-          listener(letter);
-        } catch (error) {
-          this.logger.warn({ err: error }, 'memory onDeadLetter listener threw');
-        }
-      }
+      this.deadLettered.emit(letter);
     }
   }
 
@@ -405,23 +402,7 @@ export class MemoryQueue {
     if (breakerBlocks && [...this.lanes.values()].some((lane) => !lane.isEmpty && !lane.running)) {
       next = Math.min(next, Math.max(now + 1, this.breaker.nextAttemptAt()));
     }
-    if (next === Number.POSITIVE_INFINITY || next >= this.wakeAt) {
-      if (next === Number.POSITIVE_INFINITY && this.activeRequests === 0) this.clearWake();
-      return;
-    }
-    this.clearWake();
-    this.wakeAt = next;
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined;
-      this.wakeAt = Number.POSITIVE_INFINITY;
-      this.pump();
-    }, next - now);
-  }
-
-  private clearWake(): void {
-    clearTimeout(this.wakeTimer);
-    this.wakeTimer = undefined;
-    this.wakeAt = Number.POSITIVE_INFINITY;
+    if (next !== Number.POSITIVE_INFINITY) this.wake.wakeAt(next, now);
   }
 
   private startHousekeeping(): void {

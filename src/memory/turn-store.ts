@@ -16,7 +16,7 @@ export type RequeueSelection = readonly string[] | 'all';
 export interface TurnStore {
   readonly durable: boolean;
   recover(): Promise<RecoveredTurns>;
-  /** Resolves once the turn would survive a crash. */
+  /** Resolves once the turn would survive a crash. Appends must resolve in call order. */
   append(turn: PendingTurn): Promise<void>;
   acknowledge(turnIds: readonly string[]): Promise<void>;
   deadLetter(letters: readonly DeadLetter[]): Promise<void>;

@@ -192,14 +192,15 @@ describe('MemoryQueue failures', () => {
   it('opens the circuit after consecutive failures and probes once after the cooldown', async () => {
     let healthy = false;
     const writer = new FakeTurnWriter(() => (healthy ? { kind: 'ok' } : { kind: 'fail', error: retryable(503) }));
-    const queue = await queueWith(writer, { breakerFailureThreshold: 3, breakerCooldownMs: 150, retryBaseMs: 1, retryMaxMs: 1, maxConcurrency: 4 });
+    const queue = await queueWith(writer, { breakerFailureThreshold: 3, breakerCooldownMs: 300, retryBaseMs: 1, retryMaxMs: 1, maxConcurrency: 4 });
     await enqueueMany(queue, ['a', 'b', 'c', 'd'], 2);
     await new Promise((r) => setTimeout(r, 60));
     const callsWhileOpen = writer.calls.length;
     expect(queue.stats().circuit).toBe('open');
     // With 1 ms backoff and no breaker this would be dozens of calls; the breaker holds it to the threshold plus in-flight.
     expect(callsWhileOpen).toBeLessThanOrEqual(4);
-    await new Promise((r) => setTimeout(r, 150));
+    // Probe at ~300 ms fails and reopens the circuit until ~600 ms.
+    await new Promise((r) => setTimeout(r, 330));
     expect(writer.calls.length - callsWhileOpen).toBe(1);
     healthy = true;
     await queue.whenIdle();

@@ -521,7 +521,6 @@ type TurnEvent =
 interface TurnPlan {
   events: TurnEvent[];
   usage: LettaResponse.Usage;
-  stepCount: number;
 }
 
 /** Receives a turn's output: chunks as they are produced, and each message once complete. */
@@ -1270,48 +1269,25 @@ class LettaServerImpl implements LettaServer {
       return null;
     }
     if (ctx.route === 'messages.stream') body.streaming = true;
-    const fail = (issue: ValidationIssue) => {
-      sendJson(ctx.res, 422, validation(issue));
+    const messages = inputMessages(body);
+    if (!Array.isArray(messages)) {
+      sendJson(ctx.res, 422, validation(messages));
       return null;
-    };
-    const hasMessages = body.messages !== undefined && body.messages !== null;
-    const hasInput = body.input !== undefined && body.input !== null;
-    if (hasMessages && hasInput) {
-      return fail({ type: 'value_error', loc: ['body'], msg: "Value error, Cannot specify both 'input' and 'messages'. Use one or the other.", input: body });
     }
-    if (!hasMessages && !hasInput) {
-      return fail({ type: 'value_error', loc: ['body'], msg: "Value error, Must specify either 'input' or 'messages'.", input: body });
-    }
-    if (hasInput) return { messages: [{ role: 'user', content: body.input as MessageCreate['content'], otid: randomUUID() }], body };
-    if (!Array.isArray(body.messages)) {
-      return fail({ type: 'list_type', loc: ['body', 'messages'], msg: 'Input should be a valid list', input: body.messages });
-    }
-    for (const [i, m] of body.messages.entries()) {
-      if (!isPlainObject(m)) return fail(missing(['body', 'messages', i], m));
-      if (m.type === 'approval' || m.type === 'tool_return') continue; // accepted, not modelled
-      if (m.content === undefined) return fail(missing(['body', 'messages', i, 'message', 'content'], m));
-      if (!['user', 'system', 'assistant'].includes(String(m.role))) {
-        return fail({ type: 'enum', loc: ['body', 'messages', i, 'message', 'role'], msg: "Input should be 'user', 'system' or 'assistant'", input: m.role });
-      }
-    }
-    const messages = (body.messages as Array<Record<string, unknown>>).filter((m) => m.type !== 'approval' && m.type !== 'tool_return');
-    if (body.messages.length === 0) {
+    // Checked by the route after model validation, hence plain-string details.
+    if (messages.length === 0) {
       sendJson(ctx.res, 422, { detail: 'Messages must not be empty' });
       return null;
     }
-    if (body.streaming !== true) {
-      const errors: string[] = [];
-      if (body.stream_tokens === true) errors.push('stream_tokens can only be true when streaming=true');
-      if (body.include_pings === false) errors.push('include_pings can only be set to false when streaming=true');
-      if (body.background === true) errors.push('background can only be true when streaming=true');
-      if (errors.length > 0) {
-        sendJson(ctx.res, 422, {
-          detail: `Streaming options set without streaming enabled. ${errors.join('; ')}. Either set streaming=true or use default values for streaming options.`,
-        });
-        return null;
-      }
+    const misplaced = streamingOnlyOptions(body);
+    if (misplaced.length > 0) {
+      sendJson(ctx.res, 422, {
+        detail: `Streaming options set without streaming enabled. ${misplaced.join('; ')}. Either set streaming=true or use default values for streaming options.`,
+      });
+      return null;
     }
-    return { messages: messages as unknown as MessageCreate[], body };
+    // Approval responses and client tool returns are accepted but not modelled.
+    return { messages: messages.filter((m) => m.type !== 'approval' && m.type !== 'tool_return') as unknown as MessageCreate[], body };
   }
 
   private async sendMessages(ctx: RequestContext, agent: AgentRecord): Promise<void> {
@@ -1577,7 +1553,6 @@ class LettaServerImpl implements LettaServer {
     const promptTokens = 2_000 * stepCount + agent.messages.reduce((n, m) => n + tokenize(m.text).length, 0);
     return {
       events,
-      stepCount,
       usage: {
         message_type: 'usage_statistics',
         completion_tokens: completionTokens,
@@ -1619,6 +1594,44 @@ function toolReturnFields(callId: string, result: { status: 'success' | 'error';
     tool_return: result.text,
     tool_returns: [{ tool_call_id: callId, status: result.status, tool_return: result.text, stdout: null, stderr: null, type: 'tool' }],
   };
+}
+
+/**
+ * The request's input messages (`input` is sugar for one user message), or the
+ * pydantic validation issue Letta's LettaRequest model would raise.
+ */
+function inputMessages(body: Record<string, unknown>): Array<Record<string, unknown>> | ValidationIssue {
+  const hasMessages = body.messages !== undefined && body.messages !== null;
+  const hasInput = body.input !== undefined && body.input !== null;
+  if (hasMessages && hasInput) {
+    return { type: 'value_error', loc: ['body'], msg: "Value error, Cannot specify both 'input' and 'messages'. Use one or the other.", input: body };
+  }
+  if (!hasMessages && !hasInput) {
+    return { type: 'value_error', loc: ['body'], msg: "Value error, Must specify either 'input' or 'messages'.", input: body };
+  }
+  if (hasInput) return [{ role: 'user', content: body.input, otid: randomUUID() }];
+  if (!Array.isArray(body.messages)) {
+    return { type: 'list_type', loc: ['body', 'messages'], msg: 'Input should be a valid list', input: body.messages };
+  }
+  for (const [i, m] of body.messages.entries()) {
+    if (!isPlainObject(m)) return missing(['body', 'messages', i], m);
+    if (m.type === 'approval' || m.type === 'tool_return') continue;
+    if (m.content === undefined) return missing(['body', 'messages', i, 'message', 'content'], m);
+    if (!['user', 'system', 'assistant'].includes(String(m.role))) {
+      return { type: 'enum', loc: ['body', 'messages', i, 'message', 'role'], msg: "Input should be 'user', 'system' or 'assistant'", input: m.role };
+    }
+  }
+  return body.messages as Array<Record<string, unknown>>;
+}
+
+/** Streaming-only options set on a non-streaming request (Letta rejects them). */
+function streamingOnlyOptions(body: Record<string, unknown>): string[] {
+  if (body.streaming === true) return [];
+  const errors: string[] = [];
+  if (body.stream_tokens === true) errors.push('stream_tokens can only be true when streaming=true');
+  if (body.include_pings === false) errors.push('include_pings can only be set to false when streaming=true');
+  if (body.background === true) errors.push('background can only be true when streaming=true');
+  return errors;
 }
 
 /** Stream items that are LettaMessages (filterable by include_return_message_types). */

@@ -1,0 +1,55 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryQueue } from '../../src/memory/memory-queue.js';
+import { FakeTurnWriter, rejected, turnInput } from './fake-turn-writer.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..');
+const script = (name: string, ...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', join(root, 'scripts', name), ...args], { cwd: root }).then((r) => r.stdout);
+
+let dataDir: string;
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'memory-cli-'));
+});
+afterEach(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('memory CLI scripts', () => {
+  it('status and dead-letters read a stopped worker; requeue moves a dead letter back to pending', async () => {
+    const writer = new FakeTurnWriter((call) =>
+      call.agentId === 'agent-bad' ? { kind: 'fail', error: rejected(422, 'Letta answered 422 unprocessable turn') } : { kind: 'ok' },
+    );
+    writer.delayMs = 5;
+    const queue = await MemoryQueue.open({ dataDir }, { writer });
+    const bad = await queue.enqueue(turnInput('agent-bad', 0));
+    await queue.whenIdle();
+    writer.gate = new Promise(() => {});
+    await queue.enqueue(turnInput('agent-slow', 0));
+    await queue.enqueue(turnInput('agent-slow', 1));
+    await queue.close({ deadlineMs: 0 });
+
+    const status = JSON.parse(await script('memory-status.ts', '--data-dir', dataDir, '--json')) as {
+      worker: { state: string };
+      backlog: Array<{ agentId: string; pending: number }>;
+      deadLetters: Array<{ reason: string }>;
+    };
+    expect(status.worker.state).toBe('stopped');
+    expect(status.backlog).toEqual([expect.objectContaining({ agentId: 'agent-slow', pending: 2 })]);
+    expect(status.deadLetters).toEqual([expect.objectContaining({ reason: 'Letta answered 422 unprocessable turn', status: 422 })]);
+
+    const listed = await script('memory-dead-letters.ts', 'list', '--data-dir', dataDir);
+    expect(listed).toContain(bad.id);
+    expect(listed).toContain('422 unprocessable turn');
+
+    expect(await script('memory-dead-letters.ts', 'requeue', bad.id, '--data-dir', dataDir)).toContain('Requeued 1 turn');
+    const text = await script('memory-status.ts', '--data-dir', dataDir);
+    expect(text).toContain('Depth: 3 turn(s) pending across 2 agent(s)');
+    expect(text).toContain('Dead letters: 0');
+  });
+});
