@@ -1,0 +1,166 @@
+// Per-turn latency of a simulated call: the raw timestamps the harness collects (all performance.now() ms, one
+// clock shared by the harness and the local provider servers) and the breakdown derived from them.
+//
+// Voice-to-voice is measured from the caller's last voiced sample to the first agent sample played out. The
+// reply cannot be heard before BOTH the turn is committed (end-of-turn delay) AND the providers have done their
+// part (STT final, LLM time to first token plus the pacing of the tokens the first TTS sentence needs, TTS time
+// to first byte), so:
+//
+//   floor    = max(end-of-turn delay, STT final + LLM TTFT + first-sentence pacing) + TTS TTFB
+//   overhead = voice-to-voice - floor          (the worker's and the framework's own time)
+//
+// LLM and TTS durations come from the servers' side of the wire, so anything the client does before sending a
+// request or after receiving a byte counts as overhead, never as provider time.
+
+/** Raw timestamps of one turn. Optional fields are missing when that stage never happened. */
+export interface TurnTimeline {
+  /** What the caller said. */
+  userText: string;
+  /** What the agent said (as the session recorded it). */
+  agentText: string;
+  /** The caller's last voiced sample (capture time). */
+  speechEnd: number;
+  /** Deepgram stand-in wrote the final result carrying the line's last word. */
+  sttFinalAt?: number;
+  /** The session's EOU metrics event arrived (the turn was committed). */
+  eouAt?: number;
+  /** LLM request that produced the spoken reply: received by the server. */
+  llmRequestAt?: number;
+  /** Its first content token was written. */
+  llmFirstTokenAt?: number;
+  /** Server time the text the first TTS request carried was complete (first token + pacing). */
+  llmFirstSentenceAt?: number;
+  /** LLM requests seen during the turn (preemptive generation can start more than one). */
+  llmRequests: number;
+  /** First TTS request (context) of the reply: received by the Cartesia stand-in. */
+  ttsRequestAt?: number;
+  ttsFirstByteAt?: number;
+  /** First agent audio frame handed to the output, and first sample played. */
+  firstFrameAt?: number;
+  playoutAt?: number;
+  playoutEndAt?: number;
+  interrupted: boolean;
+  /** What the session's own metrics said. */
+  metrics: {
+    eouDelayMs?: number;
+    transcriptionDelayMs?: number;
+    /** EOU metrics' lastSpeakingTimeMs, converted to the performance.now() clock. */
+    vadSpeechEndAt?: number;
+    ttsTtfbMs?: number;
+    /** LLM metrics (only emitted by the stock LLM plugin, not by our custom llmNode). */
+    llmTtftMs?: number;
+  };
+  /** TurnReport from prepareVoiceCall's onTurn (undefined for baselines that bypass the worker's agent). */
+  report?: { llmTtftMs: number | null; source: string; memoryWritten: string };
+}
+
+export interface TurnBreakdown {
+  voiceToVoiceMs: number;
+  /** Caller stops → first agent frame reaches the output (before the 200 ms playout queue matters). */
+  firstFrameMs: number;
+  endOfTurnMs: number;
+  sttFinalMs: number;
+  llmTtftMs: number;
+  /** First token → text of the first TTS sentence complete (token pacing, provider time). */
+  firstSentencePacingMs: number;
+  ttsTtfbMs: number;
+  /** Which branch gated the reply: the turn decision or the provider chain. */
+  criticalPath: 'end-of-turn' | 'providers';
+  floorMs: number;
+  overheadMs: number;
+  /** Session metrics minus the harness's own clock, for the same quantity. */
+  discrepancy: {
+    eouDelayMs?: number;
+    transcriptionDelayMs?: number;
+    vadSpeechEndMs?: number;
+    ttsTtfbMs?: number;
+    llmTtftMs?: number;
+  };
+}
+
+export function breakdown(t: TurnTimeline): TurnBreakdown | undefined {
+  if (t.playoutAt === undefined || t.ttsRequestAt === undefined || t.ttsFirstByteAt === undefined) return undefined;
+  const rel = (at: number | undefined) => (at === undefined ? undefined : at - t.speechEnd);
+  const voiceToVoiceMs = t.playoutAt - t.speechEnd;
+  const sttFinalMs = rel(t.sttFinalAt) ?? 0;
+  const endOfTurnMs = rel(t.eouAt) ?? 0;
+  const llmTtftMs = t.llmRequestAt !== undefined && t.llmFirstTokenAt !== undefined ? t.llmFirstTokenAt - t.llmRequestAt : 0;
+  const firstSentencePacingMs =
+    t.llmFirstSentenceAt !== undefined && t.llmFirstTokenAt !== undefined ? Math.max(0, t.llmFirstSentenceAt - t.llmFirstTokenAt) : 0;
+  const ttsTtfbMs = t.ttsFirstByteAt - t.ttsRequestAt;
+  const providerChain = sttFinalMs + llmTtftMs + firstSentencePacingMs;
+  const criticalPath = endOfTurnMs >= providerChain ? 'end-of-turn' : 'providers';
+  const floorMs = Math.max(endOfTurnMs, providerChain) + ttsTtfbMs;
+  const m = t.metrics;
+  const diff = (metric: number | undefined, harness: number | undefined) =>
+    metric === undefined || harness === undefined ? undefined : metric - harness;
+  return {
+    voiceToVoiceMs,
+    firstFrameMs: (rel(t.firstFrameAt) ?? voiceToVoiceMs),
+    endOfTurnMs,
+    sttFinalMs,
+    llmTtftMs,
+    firstSentencePacingMs,
+    ttsTtfbMs,
+    criticalPath,
+    floorMs,
+    overheadMs: voiceToVoiceMs - floorMs,
+    discrepancy: {
+      eouDelayMs: diff(m.eouDelayMs, rel(t.eouAt)),
+      transcriptionDelayMs: diff(m.transcriptionDelayMs, rel(t.sttFinalAt)),
+      vadSpeechEndMs: diff(m.vadSpeechEndAt, t.speechEnd),
+      ttsTtfbMs: diff(m.ttsTtfbMs, ttsTtfbMs),
+      llmTtftMs: diff(t.report?.llmTtftMs ?? m.llmTtftMs, llmTtftMs || undefined),
+    },
+  };
+}
+
+/** Nearest-rank percentile (p in 0..100) of the finite values; NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1];
+}
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const finite = values.filter(Number.isFinite);
+  const sum = finite.reduce((a, b) => a + b, 0);
+  return {
+    n: finite.length,
+    p50: percentile(finite, 50),
+    p95: percentile(finite, 95),
+    mean: finite.length ? sum / finite.length : Number.NaN,
+    min: finite.length ? Math.min(...finite) : Number.NaN,
+    max: finite.length ? Math.max(...finite) : Number.NaN,
+  };
+}
+
+/** Rounds for display; '—' for missing. */
+export function ms(value: number | undefined | null, digits = 0): string {
+  return value === undefined || value === null || !Number.isFinite(value) ? '—' : value.toFixed(digits);
+}
+
+/** A plain-text table with right-aligned numeric columns (numbers detected per cell). */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const numeric = (s: string) => /^[-+]?[\d.]+[×%]?$|^—$/.test(s);
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (numeric(c) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The same table as GitHub markdown. */
+export function formatMarkdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
