@@ -29,7 +29,7 @@ if (command === 'list') {
   } else {
     console.log(`${deadLetters.length} dead letter(s) in ${dataDir}:\n`);
     for (const d of deadLetters) {
-      console.log(`${d.turn.id}`);
+      console.log(`${d.turn.id}  (${d.slot})`);
       console.log(`  agent:   ${d.turn.agentId}${d.turn.sessionId ? `  session: ${d.turn.sessionId}` : ''}`);
       console.log(`  dead at: ${new Date(d.deadAt).toISOString()}  status: ${d.status ?? 'n/a'}`);
       console.log(`  reason:  ${d.reason}`);
@@ -48,9 +48,13 @@ if (command === 'list') {
     console.error(`not dead letters in ${dataDir}: ${unknown.join(', ')}`);
     process.exit(1);
   }
-  const outcome = await requeueDeadLetters(dataDir, values.all ? 'all' : ids);
-  if (outcome.via === 'journal') console.log(`Requeued ${outcome.requeued.length} turn(s); they are written at the next worker start.`);
-  else console.log(`Worker pid ${outcome.pid} is running; it picks the request up within seconds (${outcome.requestFile}).`);
+  for (const outcome of await requeueDeadLetters(dataDir, values.all ? 'all' : ids)) {
+    if (outcome.via === 'journal') {
+      console.log(`${outcome.slot}: requeued ${outcome.requeued.length} turn(s); written when a worker next starts.`);
+    } else {
+      console.log(`${outcome.slot}: worker pid ${outcome.pid ?? '?'} is running; it requeues ${outcome.requested.length} turn(s) within seconds.`);
+    }
+  }
 } else {
   console.error(USAGE);
   process.exit(2);

@@ -1,12 +1,12 @@
 /**
  * npm run memory:status [-- --data-dir DIR] [--json]
- * Read-only view of the memory journal: works for a stopped worker and next to a running one
- * (it never takes the data dir lock).
+ * Read-only view of the memory journals (one slot per job process): works for stopped workers
+ * and next to running ones (it never takes a lock).
  */
 import 'dotenv/config';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { inspectDataDir, type DataDirReport } from '../src/memory/journal/inspect-data-dir.js';
+import { inspectDataDir, type DataDirReport, type SlotReport } from '../src/memory/journal/inspect-data-dir.js';
 import { MEMORY_DEFAULTS } from '../src/memory/options.js';
 
 const { values } = parseArgs({
@@ -22,15 +22,24 @@ if (values.json) {
 }
 
 function render(r: DataDirReport, now: number): string {
-  const lines: string[] = [];
-  lines.push(`Memory data dir: ${r.dataDir}`);
-  lines.push(`Journal: ${formatBytes(r.journalBytes)}, ${r.records} records${r.tornTailBytes ? `, torn tail ${r.tornTailBytes} B (dropped at next start)` : ''}${r.invalidLines ? `, ${r.invalidLines} unreadable lines` : ''}`);
-  if (r.worker.state === 'running') lines.push(`Worker: running (pid ${r.worker.owner.pid} on ${r.worker.owner.host}, since ${new Date(r.worker.owner.startedAt).toISOString()})`);
-  else if (r.worker.state === 'crashed') lines.push(`Worker: not running (stale lock from pid ${r.worker.owner.pid}; the next start takes it over)`);
-  else lines.push('Worker: not running');
+  const lines: string[] = [`Memory data dir: ${r.dataDir}`];
+  if (r.slots.length === 0) lines.push('No journal yet (no worker has started on this data dir).');
+  for (const slot of r.slots) {
+    const extra = [slot.tornTailBytes ? `torn tail ${slot.tornTailBytes} B (dropped at next start)` : '', slot.invalidLines ? `${slot.invalidLines} unreadable lines` : '']
+      .filter(Boolean)
+      .join(', ');
+    lines.push(`- ${basename(slot.dir)}: ${describeWorker(slot)}; journal ${formatBytes(slot.journalBytes)}, ${slot.records} records, ${slot.pending.length} pending, ${slot.deadLetters.length} dead${extra ? `; ${extra}` : ''}`);
+    if (slot.live) {
+      const s = slot.live.stats;
+      lines.push(
+        `    live (${formatAge(now - slot.live.updatedAt)} ago): in flight ${s.inFlight}, written ${s.written}, retries ${s.retries}, ` +
+          `write lag ${formatMs(s.writeLagMs)}, last write ${formatMs(s.lastWriteLatencyMs)}, circuit ${s.circuit}, failed permanently ${s.failedPermanently}`,
+      );
+    }
+  }
 
   const oldest = r.backlog.length ? Math.min(...r.backlog.map((b) => b.oldestEnqueuedAt)) : undefined;
-  lines.push(`Depth: ${r.pending.length} turn(s) pending across ${r.backlog.length} agent(s)${oldest === undefined ? '' : `, oldest pending ${formatAge(now - oldest)}`}`);
+  lines.push('', `Depth: ${r.pending.length} turn(s) pending across ${r.backlog.length} agent(s)${oldest === undefined ? '' : `, oldest pending ${formatAge(now - oldest)}`}`);
   if (r.backlog.length) {
     lines.push('', '| agent | pending | oldest pending |', '|---|---:|---:|');
     for (const b of r.backlog) lines.push(`| ${b.agentId} | ${b.pending} | ${formatAge(now - b.oldestEnqueuedAt)} |`);
@@ -38,16 +47,18 @@ function render(r: DataDirReport, now: number): string {
   lines.push('', `Dead letters: ${r.deadLetters.length}${r.deadLetters.length ? ' (npm run memory:dead-letters -- list)' : ''}`);
   for (const d of r.deadLetters.slice(0, 10)) lines.push(`  ${d.turn.id}  ${d.turn.agentId}  ${d.status ?? '-'}  ${d.reason}`);
   if (r.deadLetters.length > 10) lines.push(`  … ${r.deadLetters.length - 10} more`);
-
-  if (r.live) {
-    const s = r.live.stats;
-    lines.push(
-      '',
-      `Live (published ${formatAge(now - r.live.updatedAt)} ago): in flight ${s.inFlight}, written ${s.written}, retries ${s.retries}, ` +
-        `write lag ${formatMs(s.writeLagMs)}, last write ${formatMs(s.lastWriteLatencyMs)}, circuit ${s.circuit}, failed permanently ${s.failedPermanently}`,
-    );
-  }
   return lines.join('\n');
+}
+
+function describeWorker(slot: SlotReport): string {
+  switch (slot.worker.state) {
+    case 'running':
+      return `worker running (pid ${slot.worker.owner.pid} on ${slot.worker.owner.host}, since ${new Date(slot.worker.owner.startedAt).toISOString()})`;
+    case 'crashed':
+      return `no worker (stale lock of pid ${slot.worker.owner.pid}; the next start adopts it)`;
+    case 'stopped':
+      return 'no worker';
+  }
 }
 
 function formatMs(ms: number | null): string {

@@ -145,7 +145,12 @@ export class MemoryQueue {
   async runExclusive<T>(agentId: string, fn: () => Promise<T>): Promise<T> {
     const release = await this.mutex.acquire(agentId);
     try {
-      return await fn();
+      const releaseLease = await this.store.leaseAgent?.(agentId);
+      try {
+        return await fn();
+      } finally {
+        await releaseLease?.();
+      }
     } finally {
       release();
       this.pump();
@@ -297,11 +302,23 @@ export class MemoryQueue {
   private async deliverBatch(lane: AgentLane): Promise<void> {
     const release = await this.mutex.acquire(lane.agentId);
     const controller = new AbortController();
+    this.controllers.add(controller);
+    // Waits out another job process writing to or replying through the same agent.
+    let releaseLease: (() => Promise<void>) | undefined;
     try {
       if (this.aborted) return this.breaker.recordNeutral();
+      try {
+        // No await without a lease store: the write should start in this tick.
+        if (this.store.leaseAgent) releaseLease = await this.store.leaseAgent(lane.agentId, controller.signal);
+      } catch (error) {
+        this.breaker.recordNeutral();
+        if (this.aborted) return;
+        this.logger.warn({ err: error, agentId: lane.agentId }, 'could not take the agent lease; will retry');
+        lane.retryAt = this.now() + this.tuning.backoff.baseMs;
+        return;
+      }
       const batch = lane.currentBatch(this.tuning.batchMax);
       for (const turn of batch) turn.attempts += 1;
-      this.controllers.add(controller);
       this.inFlightTurns += batch.length;
       const startedAt = this.now();
       try {
@@ -311,10 +328,11 @@ export class MemoryQueue {
         return;
       } finally {
         this.inFlightTurns -= batch.length;
-        this.controllers.delete(controller);
       }
       await this.handleSuccess(lane, startedAt);
     } finally {
+      this.controllers.delete(controller);
+      await releaseLease?.().catch((error: unknown) => this.logger.warn({ err: error, agentId: lane.agentId }, 'could not release agent lease'));
       release();
     }
   }

@@ -25,6 +25,11 @@ export interface TurnStore {
   deadLetters(): readonly DeadLetter[];
   /** Requeue requests left by the dead-letter CLI while this worker held the data dir. */
   takeRequeueRequests?(): Promise<RequeueSelection[]>;
+  /**
+   * Cross-process exclusion per agent (other job processes on the same data dir); resolves
+   * with the release. Without it, exclusion is per process only.
+   */
+  leaseAgent?(agentId: string, signal?: AbortSignal): Promise<() => Promise<void>>;
   /** Lets read-only tools see a running worker's live numbers. */
   publishStats?(stats: QueueStats): Promise<void>;
   close(): Promise<void>;

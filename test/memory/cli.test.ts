@@ -35,11 +35,11 @@ describe('memory CLI scripts', () => {
     await queue.close({ deadlineMs: 0 });
 
     const status = JSON.parse(await script('memory-status.ts', '--data-dir', dataDir, '--json')) as {
-      worker: { state: string };
+      slots: Array<{ worker: { state: string } }>;
       backlog: Array<{ agentId: string; pending: number }>;
       deadLetters: Array<{ reason: string }>;
     };
-    expect(status.worker.state).toBe('stopped');
+    expect(status.slots.map((slot) => slot.worker.state)).toEqual(['stopped']);
     expect(status.backlog).toEqual([expect.objectContaining({ agentId: 'agent-slow', pending: 2 })]);
     expect(status.deadLetters).toEqual([expect.objectContaining({ reason: 'Letta answered 422 unprocessable turn', status: 422 })]);
 
@@ -47,7 +47,7 @@ describe('memory CLI scripts', () => {
     expect(listed).toContain(bad.id);
     expect(listed).toContain('422 unprocessable turn');
 
-    expect(await script('memory-dead-letters.ts', 'requeue', bad.id, '--data-dir', dataDir)).toContain('Requeued 1 turn');
+    expect(await script('memory-dead-letters.ts', 'requeue', bad.id, '--data-dir', dataDir)).toContain('requeued 1 turn(s)');
     const text = await script('memory-status.ts', '--data-dir', dataDir);
     expect(text).toContain('Depth: 3 turn(s) pending across 2 agent(s)');
     expect(text).toContain('Dead letters: 0');

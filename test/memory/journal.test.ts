@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DataDirLockedError, LOCK_FILE } from '../../src/memory/journal/data-dir-lock.js';
+import { DataDirLock, DataDirLockedError, LOCK_FILE } from '../../src/memory/journal/data-dir-lock.js';
 import { readJournal } from '../../src/memory/journal/journal-reader.js';
 import { JOURNAL_FILE } from '../../src/memory/journal/journal-store.js';
 import { postRequeueRequest } from '../../src/memory/journal/requeue-inbox.js';
@@ -35,7 +35,8 @@ function stalledWriter() {
   return writer;
 }
 
-const journalRecords = async () => (await readJournal(join(dataDir, JOURNAL_FILE))).records;
+const slot = (n = 0) => join(dataDir, `worker-${n}`);
+const journalRecords = async (n = 0) => (await readJournal(join(slot(n), JOURNAL_FILE))).records;
 
 describe('journal durability', () => {
   it('has the turn on disk when enqueue resolves', async () => {
@@ -70,16 +71,16 @@ describe('journal durability', () => {
     await queue.whenIdle();
     await queue.close({ deadlineMs: 100 });
     expect(await journalRecords()).toEqual([]);
-    expect((await stat(join(dataDir, JOURNAL_FILE))).size).toBe(0);
+    expect((await stat(join(slot(), JOURNAL_FILE))).size).toBe(0);
   });
 
   it('survives a torn final line and group-commits concurrent appends', async () => {
     const first = await openQueue(stalledWriter());
     const turns = await Promise.all(Array.from({ length: 50 }, (_, n) => first.enqueue(turnInput(`agent-${n % 5}`, n))));
     // Simulate the crash: copy what is on disk, plus half a record, and abandon the queue's lock.
-    const onDisk = await readFile(join(dataDir, JOURNAL_FILE), 'utf8');
+    const onDisk = await readFile(join(slot(), JOURNAL_FILE), 'utf8');
     await first.close({ deadlineMs: 0 });
-    await writeFile(join(dataDir, JOURNAL_FILE), `${onDisk}{"v":1,"type":"turn","turn":{"id":"tor`);
+    await writeFile(join(slot(), JOURNAL_FILE), `${onDisk}{"v":1,"type":"turn","turn":{"id":"tor`);
 
     const writer = new FakeTurnWriter();
     const second = await openQueue(writer);
@@ -92,20 +93,72 @@ describe('journal durability', () => {
   });
 });
 
-describe('data dir lock', () => {
-  it('refuses a second live worker', async () => {
-    await openQueue(stalledWriter());
-    await expect(MemoryQueue.open({ dataDir }, { writer: new FakeTurnWriter() })).rejects.toBeInstanceOf(DataDirLockedError);
+describe('data dir lock and slots', () => {
+  it('refuses a second holder of one directory', async () => {
+    await mkdir(slot(), { recursive: true });
+    const lock = await DataDirLock.acquire(slot());
+    await expect(DataDirLock.acquire(slot())).rejects.toBeInstanceOf(DataDirLockedError);
+    await lock.release();
+    await (await DataDirLock.acquire(slot())).release();
   });
 
-  it('takes over the lock of a dead process', async () => {
+  it('gives a second live worker (another job process) its own slot', async () => {
+    const first = await openQueue(stalledWriter());
+    const second = await openQueue(stalledWriter());
+    await first.enqueue(turnInput('a', 0));
+    await second.enqueue(turnInput('b', 0));
+    expect((await journalRecords(0)).map((r) => r.type === 'turn' && r.turn.agentId)).toEqual(['a']);
+    expect((await journalRecords(1)).map((r) => r.type === 'turn' && r.turn.agentId)).toEqual(['b']);
+  });
+
+  it('takes over the slot of a dead process', async () => {
     const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
-    await writeFile(join(dataDir, LOCK_FILE), JSON.stringify({ pid: deadPid, host: hostname(), startedAt: 1 }));
+    await mkdir(slot(), { recursive: true });
+    await writeFile(join(slot(), LOCK_FILE), JSON.stringify({ pid: deadPid, host: hostname(), startedAt: 1 }));
     const queue = await openQueue(new FakeTurnWriter());
-    const owner = JSON.parse(await readFile(join(dataDir, LOCK_FILE), 'utf8')) as { pid: number };
+    const owner = JSON.parse(await readFile(join(slot(), LOCK_FILE), 'utf8')) as { pid: number };
     expect(owner.pid).toBe(process.pid);
     await queue.close({ deadlineMs: 0 });
-    await expect(stat(join(dataDir, LOCK_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(slot(), LOCK_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(slot(1)))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('adopts the turns of slots whose worker is gone', async () => {
+    const a = await openQueue(stalledWriter());
+    const b = await openQueue(stalledWriter());
+    const turnsA = [await a.enqueue(turnInput('shared', 0)), await a.enqueue(turnInput('only-a', 0))];
+    const turnsB = [await b.enqueue(turnInput('shared', 1)), await b.enqueue(turnInput('only-b', 0))];
+    await a.close({ deadlineMs: 0 });
+    await b.close({ deadlineMs: 0 });
+
+    const writer = new FakeTurnWriter();
+    const c = await openQueue(writer);
+    await c.whenIdle();
+    expect(writer.appliedTurnIds('shared')).toEqual([turnsA[0].id, turnsB[0].id]);
+    expect(writer.appliedTurnIds('only-a')).toEqual([turnsA[1].id]);
+    expect(writer.appliedTurnIds('only-b')).toEqual([turnsB[1].id]);
+    expect(await journalRecords(1)).toEqual([]);
+  });
+
+  it('never lets two worker processes send to one agent at the same time', async () => {
+    const writer = new FakeTurnWriter();
+    writer.delayMs = 3;
+    const a = await openQueue(writer, { batchMax: 1 });
+    const b = await openQueue(writer, { batchMax: 1 });
+    const events: string[] = [];
+    const reply = a.runExclusive('shared', async () => {
+      events.push(`reply start ${writer.calls.length}`);
+      await new Promise((r) => setTimeout(r, 60));
+      events.push(`reply end ${writer.calls.length}`);
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    for (let n = 0; n < 6; n++) await Promise.all([a.enqueue(turnInput('shared', n)), b.enqueue(turnInput('shared', 100 + n))]);
+    await reply;
+    await Promise.all([a.whenIdle(), b.whenIdle()]);
+    expect(writer.maxActivePerAgent).toBe(1);
+    expect(writer.appliedTurnIds('shared')).toHaveLength(12);
+    // Process b's writes waited for process a's reply.
+    expect(events).toEqual(['reply start 0', 'reply end 0']);
   });
 });
 
@@ -122,7 +175,7 @@ describe('dead letters in the journal', () => {
     expect(second.deadLetters()).toEqual([expect.objectContaining({ reason: 'Letta answered 422 bad content', status: 422, turn: expect.objectContaining({ id: bad.id, otid: bad.otid }) })]);
     const acked = deferred();
     second.onAcknowledged(() => acked.resolve());
-    await postRequeueRequest(dataDir, [bad.id]);
+    await postRequeueRequest(slot(), [bad.id]);
     await acked.promise;
     expect(fixed.appliedTurnIds('a')).toEqual([bad.id]);
     expect(second.deadLetters()).toEqual([]);
@@ -135,7 +188,7 @@ describe('dead letters in the journal', () => {
     const bad = await first.enqueue(turnInput('a', 0));
     await first.whenIdle();
     await first.close({ deadlineMs: 0 });
-    await postRequeueRequest(dataDir, 'all');
+    await postRequeueRequest(slot(), 'all');
     const writer = new FakeTurnWriter();
     const second = await openQueue(writer);
     await second.whenIdle();
@@ -146,7 +199,7 @@ describe('dead letters in the journal', () => {
     const first = await openQueue(stalledWriter());
     const a = await first.enqueue(turnInput('a', 0));
     await first.close({ deadlineMs: 0 });
-    await appendFile(join(dataDir, JOURNAL_FILE), 'not json\n');
+    await appendFile(join(slot(), JOURNAL_FILE), 'not json\n');
     const second = await openQueue(stalledWriter());
     expect(second.stats().pendingByAgent).toEqual({ a: 1 });
     await second.close({ deadlineMs: 0 });

@@ -11,11 +11,16 @@ const POLL_MS = 15;
  * taken over, so a crash never blocks an agent.
  */
 export class AgentLeases {
+  private readonly created = new Set<string>();
+
   constructor(private readonly dir: string) {}
 
   async acquire(agentId: string, signal?: AbortSignal): Promise<() => Promise<void>> {
     const dir = join(this.dir, createHash('sha256').update(agentId).digest('hex').slice(0, 32));
-    await mkdir(dir, { recursive: true });
+    if (!this.created.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.created.add(dir);
+    }
     for (;;) {
       signal?.throwIfAborted();
       try {

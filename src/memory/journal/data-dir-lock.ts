@@ -39,22 +39,28 @@ export class DataDirLock {
     const path = join(dir, LOCK_FILE);
     const content = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: Date.now() } satisfies LockOwner);
     const createExclusive = (target: string) => createExclusiveFile(target, content, durable);
-    if (await createExclusive(path)) return new DataDirLock(path, content);
-
-    const guard = `${path}.takeover`;
-    if (!(await createExclusive(guard))) {
-      if (!(await isOlderThan(guard, TAKEOVER_EXPIRY_MS))) throw new DataDirLockedError(dir, await readLockOwner(dir));
-      await removeIfPresent(guard);
-      if (!(await createExclusive(guard))) throw new DataDirLockedError(dir, await readLockOwner(dir));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await createExclusive(path)) return new DataDirLock(path, content);
+      const guard = `${path}.takeover`;
+      if (!(await createExclusive(guard))) {
+        if (!(await isOlderThan(guard, TAKEOVER_EXPIRY_MS))) throw new DataDirLockedError(dir, await readLockOwner(dir));
+        await removeIfPresent(guard);
+        continue;
+      }
+      try {
+        const existing = await readFile(path, 'utf8').catch(() => undefined);
+        // Released meanwhile: compete for it normally instead of overwriting a fresh lock.
+        if (existing === undefined) continue;
+        const owner = parseOwner(existing);
+        if (owner && isOwnerAlive(owner)) throw new DataDirLockedError(dir, owner);
+        // Only the dead owner could remove this file, and the guard keeps other takers out.
+        await rename(await writeTemp(path, content, durable), path);
+        return new DataDirLock(path, content);
+      } finally {
+        await removeIfPresent(guard);
+      }
     }
-    try {
-      const owner = await readLockOwner(dir);
-      if (owner && isOwnerAlive(owner)) throw new DataDirLockedError(dir, owner);
-      await rename(await writeTemp(path, content, durable), path);
-      return new DataDirLock(path, content);
-    } finally {
-      await removeIfPresent(guard);
-    }
+    throw new DataDirLockedError(dir, await readLockOwner(dir));
   }
 
   /** Removes the lock only if it is still ours. */
@@ -65,8 +71,12 @@ export class DataDirLock {
 }
 
 export async function readLockOwner(dir: string): Promise<LockOwner | undefined> {
+  return parseOwner(await readFile(join(dir, LOCK_FILE), 'utf8').catch(() => ''));
+}
+
+function parseOwner(text: string): LockOwner | undefined {
   try {
-    const parsed = JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8')) as Partial<LockOwner>;
+    const parsed = JSON.parse(text) as Partial<LockOwner>;
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined;
     return { pid: parsed.pid, host: parsed.host, startedAt: typeof parsed.startedAt === 'number' ? parsed.startedAt : 0 };
   } catch {

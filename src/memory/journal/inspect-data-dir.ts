@@ -6,45 +6,64 @@ import { isOwnerAlive, readLockOwner, type LockOwner } from './data-dir-lock.js'
 import { readJournal } from './journal-reader.js';
 import { JournalState } from './journal-state.js';
 import { JOURNAL_FILE, STATUS_FILE } from './journal-store.js';
+import { listSlotDirs } from './slots.js';
 
 export type AgentBacklog = { agentId: string; pending: number; oldestEnqueuedAt: number };
 
-export type DataDirReport = {
-  dataDir: string;
+export type SlotReport = {
+  dir: string;
   journalBytes: number;
   records: number;
   tornTailBytes: number;
   invalidLines: number;
   worker: { state: 'running'; owner: LockOwner } | { state: 'stopped' } | { state: 'crashed'; owner: LockOwner };
   pending: PendingTurn[];
-  backlog: AgentBacklog[];
   deadLetters: DeadLetter[];
   /** Live numbers published by the running worker, if any. */
   live?: { updatedAt: number; stats: QueueStats };
 };
 
+export type DataDirReport = {
+  dataDir: string;
+  slots: SlotReport[];
+  /** All slots together; per agent, each slot's turns keep their order. */
+  pending: PendingTurn[];
+  backlog: AgentBacklog[];
+  deadLetters: Array<DeadLetter & { slot: string }>;
+};
+
 /**
- * Reads a data dir without taking its lock, so it works next to a running worker: the journal
- * is only ever appended to or atomically replaced, and a torn last line is simply ignored.
+ * Reads a data dir without taking any lock, so it works next to running workers: journals are
+ * only appended to or atomically replaced, and a torn last line is ignored.
  */
 export async function inspectDataDir(dataDir: string): Promise<DataDirReport> {
-  const path = join(dataDir, JOURNAL_FILE);
+  const slots = await Promise.all((await listSlotDirs(dataDir)).map(inspectSlot));
+  const pending = slots.flatMap((slot) => slot.pending);
+  return {
+    dataDir,
+    slots,
+    pending,
+    backlog: backlogByAgent(pending),
+    deadLetters: slots.flatMap((slot) => slot.deadLetters.map((letter) => ({ ...letter, slot: slot.dir }))),
+  };
+}
+
+async function inspectSlot(dir: string): Promise<SlotReport> {
+  const path = join(dir, JOURNAL_FILE);
   const contents = await readJournal(path);
   const state = new JournalState();
   for (const record of contents.records) state.apply(record);
-  const pending = [...state.pending.values()];
-  const owner = await readLockOwner(dataDir);
-  const worker: DataDirReport['worker'] = !owner ? { state: 'stopped' } : isOwnerAlive(owner) ? { state: 'running', owner } : { state: 'crashed', owner };
-  const live = worker.state === 'running' ? await readLiveStatus(dataDir, worker.owner.pid) : undefined;
+  const owner = await readLockOwner(dir);
+  const worker: SlotReport['worker'] = !owner ? { state: 'stopped' } : isOwnerAlive(owner) ? { state: 'running', owner } : { state: 'crashed', owner };
+  const live = worker.state === 'running' ? await readLiveStatus(dir, worker.owner.pid) : undefined;
   return {
-    dataDir,
+    dir,
     journalBytes: await stat(path).then((s) => s.size, () => 0),
     records: contents.records.length,
     tornTailBytes: contents.tornTailBytes,
     invalidLines: contents.invalidLines,
     worker,
-    pending,
-    backlog: backlogByAgent(pending),
+    pending: [...state.pending.values()],
     deadLetters: [...state.dead.values()],
     ...(live ? { live } : {}),
   };
@@ -61,9 +80,9 @@ function backlogByAgent(pending: readonly PendingTurn[]): AgentBacklog[] {
   return [...byAgent.values()].sort((a, b) => a.oldestEnqueuedAt - b.oldestEnqueuedAt);
 }
 
-async function readLiveStatus(dataDir: string, pid: number): Promise<DataDirReport['live']> {
+async function readLiveStatus(dir: string, pid: number): Promise<SlotReport['live']> {
   try {
-    const parsed = JSON.parse(await readFile(join(dataDir, STATUS_FILE), 'utf8')) as { pid?: number; updatedAt?: number; stats?: QueueStats };
+    const parsed = JSON.parse(await readFile(join(dir, STATUS_FILE), 'utf8')) as { pid?: number; updatedAt?: number; stats?: QueueStats };
     if (parsed.pid !== pid || typeof parsed.updatedAt !== 'number' || !parsed.stats) return undefined;
     return { updatedAt: parsed.updatedAt, stats: parsed.stats };
   } catch {

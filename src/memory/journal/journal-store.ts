@@ -1,20 +1,24 @@
-import { mkdir, truncate, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { rename, truncate, writeFile } from 'node:fs/promises';
 import type { MemoryLogger } from '../logger.js';
 import type { QueueStats } from '../queue-stats.js';
 import { selectDeadLetters, type RecoveredTurns, type RequeueSelection, type TurnStore } from '../turn-store.js';
 import type { DeadLetter, PendingTurn } from '../turn.js';
+import { AgentLeases } from './agent-leases.js';
 import { DataDirLock } from './data-dir-lock.js';
 import { JournalFile } from './journal-file.js';
 import { readJournal } from './journal-reader.js';
 import { ackRecord, deadRecord, encodeRecord, requeueRecord, turnRecord, type JournalRecord } from './journal-records.js';
 import { JournalState } from './journal-state.js';
 import { takeRequeueRequests } from './requeue-inbox.js';
+import { claimSlot, listSlotDirs, tryLock } from './slots.js';
 
 export const JOURNAL_FILE = 'journal.jsonl';
 export const STATUS_FILE = 'status.json';
+export const AGENT_LEASES_DIR = 'agent-leases';
 
 export type JournalStoreOptions = {
+  /** The data dir root (MEMORY_DATA_DIR); the journal lives in one of its worker-N slots. */
   dataDir: string;
   /** Compact once this many records carry no meaning any more. */
   compactEvery: number;
@@ -28,19 +32,39 @@ export type JournalStoreOptions = {
 export class JournalTurnStore implements TurnStore {
   readonly durable = true;
   private compacting: Promise<void> | undefined;
+  private leases: AgentLeases | undefined;
 
   private constructor(
+    /** The slot directory this process owns. */
+    readonly dir: string,
     private readonly options: JournalStoreOptions,
     private readonly lock: DataDirLock,
     private readonly file: JournalFile,
     private readonly state: JournalState,
   ) {}
 
+  /** Claims a free slot of the data dir, replays it, and adopts slots left by dead processes. */
   static async open(options: JournalStoreOptions): Promise<JournalTurnStore> {
-    await mkdir(options.dataDir, { recursive: true });
-    const lock = await DataDirLock.acquire(options.dataDir);
+    const { dir, lock } = await claimSlot(options.dataDir);
+    const store = await JournalTurnStore.openLocked(dir, lock, options);
+    store.leases = new AgentLeases(join(options.dataDir, AGENT_LEASES_DIR));
     try {
-      const path = join(options.dataDir, JOURNAL_FILE);
+      await store.adoptOrphanedSlots();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** Opens one given slot (for the CLI); throws DataDirLockedError while a worker owns it. */
+  static async openSlot(dir: string, options: Omit<JournalStoreOptions, 'dataDir'>): Promise<JournalTurnStore> {
+    return JournalTurnStore.openLocked(dir, await DataDirLock.acquire(dir), { ...options, dataDir: dir });
+  }
+
+  private static async openLocked(dir: string, lock: DataDirLock, options: JournalStoreOptions): Promise<JournalTurnStore> {
+    try {
+      const path = join(dir, JOURNAL_FILE);
       const contents = await readJournal(path);
       if (contents.tornTailBytes > 0) {
         // A write cut short by a crash; it was never acknowledged to a caller, so dropping it is safe.
@@ -52,7 +76,7 @@ export class JournalTurnStore implements TurnStore {
       }
       const state = new JournalState();
       for (const record of contents.records) state.apply(record);
-      const store = new JournalTurnStore(options, lock, await JournalFile.open(path), state);
+      const store = new JournalTurnStore(dir, options, lock, await JournalFile.open(path), state);
       if (state.obsoleteRecords > 0) await store.compact();
       return store;
     } catch (error) {
@@ -66,7 +90,7 @@ export class JournalTurnStore implements TurnStore {
     // so writers that check for an earlier delivery (archival) do so.
     const pending = [...this.state.pending.values()].map((turn) => ({ ...turn, attempts: Math.max(1, turn.attempts) }));
     const requeued: PendingTurn[] = [];
-    for (const selection of await takeRequeueRequests(this.options.dataDir)) requeued.push(...(await this.requeue(selection)));
+    for (const selection of await takeRequeueRequests(this.dir)) requeued.push(...(await this.requeue(selection)));
     return { pending: [...pending, ...requeued], deadLetters: [...this.state.dead.values()] };
   }
 
@@ -96,13 +120,17 @@ export class JournalTurnStore implements TurnStore {
     return [...this.state.dead.values()];
   }
 
-  takeRequeueRequests() {
-    return takeRequeueRequests(this.options.dataDir);
+  takeRequeueRequests(): Promise<RequeueSelection[]> {
+    return takeRequeueRequests(this.dir);
+  }
+
+  leaseAgent(agentId: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+    return this.leases ? this.leases.acquire(agentId, signal) : Promise.resolve(async () => {});
   }
 
   /** Live numbers for `npm run memory:status`; written atomically so a reader never sees half. */
   async publishStats(stats: QueueStats): Promise<void> {
-    const path = join(this.options.dataDir, STATUS_FILE);
+    const path = join(this.dir, STATUS_FILE);
     await writeFile(`${path}.tmp`, JSON.stringify({ pid: process.pid, updatedAt: Date.now(), stats }));
     await rename(`${path}.tmp`, path);
   }
@@ -127,6 +155,33 @@ export class JournalTurnStore implements TurnStore {
       .catch((error: unknown) => this.options.logger.warn({ err: error }, 'memory journal compaction failed'))
       .finally(() => (this.compacting = undefined));
     return this.compacting;
+  }
+
+  /**
+   * Moves the turns of slots whose process died into this journal. They are appended here
+   * (durably) before the orphan is emptied, so a crash in between only duplicates them, and
+   * duplicates carry the same otid.
+   */
+  private async adoptOrphanedSlots(): Promise<void> {
+    for (const dir of await listSlotDirs(this.options.dataDir)) {
+      if (dir === this.dir) continue;
+      const lock = await tryLock(dir);
+      if (!lock) continue;
+      try {
+        const orphan = new JournalState();
+        for (const record of (await readJournal(join(dir, JOURNAL_FILE))).records) orphan.apply(record);
+        const records = orphan.snapshot();
+        if (records.length === 0) continue;
+        await this.write(records);
+        await writeFile(join(dir, JOURNAL_FILE), '', { flush: true });
+        this.options.logger.info(
+          { from: dir, pending: orphan.pending.size, deadLetters: orphan.dead.size },
+          'memory journal: adopted turns left by a stopped worker',
+        );
+      } finally {
+        await lock.release();
+      }
+    }
   }
 
   /**
