@@ -6,7 +6,10 @@ import { prepareVoiceCall } from './call/voice-call.js';
 import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
 import { redactingLogger } from './logging.js';
 import { createAgentSession } from './pipeline.js';
-import { createWorkerServices, type WorkerServices } from './services.js';
+import { createLettaClient } from './letta/client.js';
+import { MemoryQueue } from './memory/memory-queue.js';
+import { startOrphanSweeper } from './memory/orphan-sweeper.js';
+import { createWorkerServices, memoryQueueOptions, type WorkerServices } from './services.js';
 import { publishTurnMetrics, setAgentMode } from './telemetry/turn-publisher.js';
 
 let services: Promise<WorkerServices> | undefined;
@@ -57,6 +60,14 @@ function runWorker(): void {
     }
     throw err;
   }
+  // Delivers turns that finished calls (separate job processes) left in their journal slots.
+  startOrphanSweeper({
+    dataDir: config.memory.dataDir,
+    openQueue: () => MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger: redactingLogger(secretsOf(config)) }),
+    intervalMs: 30_000,
+    deadlineMs: config.memory.drainDeadlineMs,
+    logger: redactingLogger(secretsOf(config)),
+  });
   cli.runApp(
     new ServerOptions({
       agent: fileURLToPath(import.meta.url),

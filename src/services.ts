@@ -26,18 +26,21 @@ export interface CreateServicesOptions {
   lettaRetryDelayMs?: number;
 }
 
-export async function createWorkerServices(config: Config, logger: Logger, options: CreateServicesOptions = {}): Promise<WorkerServices> {
-  const chat = createChatClient(config.openai);
-  const letta = createLettaClient(config.letta);
-  const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
-  const queueOptions: MemoryQueueOptions = {
+export function memoryQueueOptions(config: Config): MemoryQueueOptions {
+  return {
     dataDir: config.memory.dataDir,
     writeStrategy: config.memory.writeStrategy,
     batchMax: config.memory.batchMax,
     maxConcurrency: config.memory.maxConcurrency,
     requestTimeoutMs: config.letta.timeoutMs,
-    ...options.queueOptions,
   };
+}
+
+export async function createWorkerServices(config: Config, logger: Logger, options: CreateServicesOptions = {}): Promise<WorkerServices> {
+  const chat = createChatClient(config.openai);
+  const letta = createLettaClient(config.letta);
+  const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
+  const queueOptions: MemoryQueueOptions = { ...memoryQueueOptions(config), ...options.queueOptions };
   const queue = options.inMemoryQueue
     ? await MemoryQueue.inMemory(queueOptions, { letta, logger })
     : await MemoryQueue.open(queueOptions, { letta, logger });
