@@ -38,7 +38,7 @@ describe('hybrid fast path', () => {
   });
 
   it('does not delay the next reply while a Letta write takes 3 s', async () => {
-    fixture = await startWorkerFixture({ letta: { messageLatencyMs: 3_000 } });
+    fixture = await startWorkerFixture({ letta: { messageLatencyMs: 3_000 }, env: { MEMORY_DRAIN_DEADLINE_MS: '300' } });
     const first = await fixture.say('Remember that my sister is called Mia.');
     // The write-behind for turn one is now in flight and will take three seconds.
     await waitFor(() => fixture!.letta.inFlight(fixture!.agentId) > 0, 2_000);
@@ -74,3 +74,18 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('memory freshness', () => {
+  it('puts what Letta learned from a written turn into the next fast-path prompt', async () => {
+    fixture = await startWorkerFixture({ letta: { memoryFactFor: (_agent, userText) => `FACT: ${userText}` } });
+    await fixture.say('My favourite colour is teal.');
+    await fixture.call.recorder.flushed();
+    await fixture.services.queue.whenIdle();
+    await fixture.services.memory.settled();
+
+    await fixture.say('What is my favourite colour?');
+    const system = fixture.openai.chatRequests().at(-1)!.messages.find((m) => m.role === 'system');
+    expect(String(system?.content)).toContain('FACT:');
+    expect(String(system?.content)).toContain('My favourite colour is teal.');
+  });
+});
