@@ -1,5 +1,6 @@
 import dotenv from 'dotenv';
 import { z } from 'zod';
+import { AGENT_NAME_PATTERN, DEFAULT_AGENT_NAME } from './agent-name.js';
 
 export type MemoryWriteStrategy = Config['memory']['writeStrategy'];
 
@@ -64,7 +65,7 @@ const envSchema = z.object({
   LIVEKIT_URL: optionalUrl(['ws:', 'wss:', 'http:', 'https:']),
   LIVEKIT_API_KEY: optionalText,
   LIVEKIT_API_SECRET: optionalText,
-  AGENT_NAME: z.string().trim().default('letta-voice-agent'),
+  AGENT_NAME: z.string().trim().regex(AGENT_NAME_PATTERN, 'must be 1-64 letters, digits, _ . - starting with a letter or digit').default(DEFAULT_AGENT_NAME),
   WORKER_HTTP_PORT: z.preprocess((v) => (v === undefined || v === '' ? '8081' : v), z.string().regex(/^\d+$/, 'must be a port number').transform(Number).refine((n) => n < 65536, 'must be a port number')),
 
   OPENAI_API_KEY: optionalText,

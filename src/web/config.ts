@@ -6,6 +6,9 @@
  * token request. Secret values are never echoed: messages name variables only.
  */
 import { z } from 'zod';
+import { AGENT_NAME_PATTERN, DEFAULT_AGENT_NAME } from '../agent-name.js';
+
+export { AGENT_NAME_PATTERN, DEFAULT_AGENT_NAME };
 
 export interface WebConfig {
   /** LiveKit URL the server would use itself (kept for symmetry with the worker). */
@@ -30,11 +33,7 @@ export class WebConfigError extends Error {
 
 export const DEFAULT_WEB_PORT = 3000;
 export const DEFAULT_WEB_HOST = '127.0.0.1';
-export const DEFAULT_AGENT_NAME = 'letta-voice-agent';
 export const DEFAULT_TOKEN_TTL_SECONDS = 600;
-
-/** Agent names end up in dispatch requests and logs; keep them boring. */
-export const AGENT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 const LIVEKIT_PROTOCOLS = new Set(['ws:', 'wss:', 'http:', 'https:']);
 
