@@ -13,10 +13,28 @@ import { MEMORY_DEFAULTS } from '../src/memory/options.js';
 
 const USAGE = 'usage: memory:dead-letters -- list [--json] | requeue <turn-id>... | requeue --all   [--data-dir DIR]';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { 'data-dir': { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-});
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        'data-dir': { type: 'string' },
+        all: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const { values, positionals } = parseCommandLine();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
 const [command = 'list', ...ids] = positionals;
 

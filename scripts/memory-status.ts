@@ -9,9 +9,24 @@ import { parseArgs } from 'node:util';
 import { inspectDataDir, type DataDirReport, type SlotReport } from '../src/memory/journal/inspect-data-dir.js';
 import { MEMORY_DEFAULTS } from '../src/memory/options.js';
 
-const { values } = parseArgs({
-  options: { 'data-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
-});
+const USAGE = 'usage: memory:status [-- --data-dir DIR] [--json]';
+
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      options: { 'data-dir': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    });
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const { values } = parseCommandLine();
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
 const report = await inspectDataDir(dataDir);
 
