@@ -16,8 +16,9 @@ const REDACTED = '[redacted]';
  * Wraps the agents framework's pino logger so that no configured secret can reach a log line, even inside an
  * error message quoted from a provider. Secrets are matched as substrings of every string field.
  */
-export function redactingLogger(secrets: readonly string[], base: Logger = log()): Logger {
-  if (secrets.length === 0) return base;
+export function redactingLogger(secrets: readonly string[], base?: Logger): Logger {
+  // Resolved per call: the framework initialises its logger inside cli.runApp, after this wrapper may be made.
+  const target = (): Logger => base ?? log();
   const scrub = (text: string) => secrets.reduce((out, secret) => out.split(secret).join(REDACTED), text);
   const scrubValue = (value: unknown, depth: number): unknown => {
     if (typeof value === 'string') return scrub(value);
@@ -27,8 +28,10 @@ export function redactingLogger(secrets: readonly string[], base: Logger = log()
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubValue(v, depth + 1)]));
   };
   const wrap =
-    (fn: LogFn): LogFn =>
-    (obj, msg) =>
-      fn(scrubValue(obj, 0) as object, msg === undefined ? undefined : scrub(msg));
-  return { debug: wrap(base.debug.bind(base)), info: wrap(base.info.bind(base)), warn: wrap(base.warn.bind(base)), error: wrap(base.error.bind(base)) };
+    (level: keyof Logger): LogFn =>
+    (obj, msg) => {
+      const logger = target();
+      logger[level].call(logger, scrubValue(obj, 0) as object, msg === undefined ? undefined : scrub(msg));
+    };
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }

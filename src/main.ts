@@ -60,14 +60,6 @@ function runWorker(): void {
     }
     throw err;
   }
-  // Delivers turns that finished calls (separate job processes) left in their journal slots.
-  startOrphanSweeper({
-    dataDir: config.memory.dataDir,
-    openQueue: () => MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger: redactingLogger(secretsOf(config)) }),
-    intervalMs: 30_000,
-    deadlineMs: config.memory.drainDeadlineMs,
-    logger: redactingLogger(secretsOf(config)),
-  });
   cli.runApp(
     new ServerOptions({
       agent: fileURLToPath(import.meta.url),
@@ -75,6 +67,15 @@ function runWorker(): void {
       port: config.livekit.workerHttpPort,
     }),
   );
+  // Delivers turns that finished calls (separate job processes) left in their journal slots.
+  const logger = redactingLogger(secretsOf(config));
+  startOrphanSweeper({
+    dataDir: config.memory.dataDir,
+    openQueue: () => MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger }),
+    intervalMs: 30_000,
+    deadlineMs: config.memory.drainDeadlineMs,
+    logger,
+  });
 }
 
 // Job processes import this file for the agent definition; only the command line starts a worker.
