@@ -6,7 +6,7 @@
 // part (STT final, LLM time to first token plus the pacing of the tokens the first TTS sentence needs, TTS time
 // to first byte), so:
 //
-//   floor    = max(end-of-turn delay, STT final + LLM TTFT + first-sentence pacing) + TTS TTFB
+//   floor    = max(end-of-turn delay, STT final + LLM TTFT + first-sentence pacing) + TTS TTFB + first-frame pacing
 //   overhead = voice-to-voice - floor          (the worker's and the framework's own time)
 //
 // LLM and TTS durations come from the servers' side of the wire, so anything the client does before sending a
@@ -35,6 +35,12 @@ export interface TurnTimeline {
   /** First TTS request (context) of the reply: received by the Cartesia stand-in. */
   ttsRequestAt?: number;
   ttsFirstByteAt?: number;
+  /**
+   * Server time the audio the plugin needs before releasing its first frame had been written: the Cartesia plugin
+   * cuts audio into 100 ms frames and holds one back, so with small chunks that takes several (provider pacing,
+   * like LLM tokens).
+   */
+  ttsFirstFrameReadyAt?: number;
   /** First agent audio frame handed to the output, and first sample played. */
   firstFrameAt?: number;
   playoutAt?: number;
@@ -64,10 +70,17 @@ export interface TurnBreakdown {
   /** First token → text of the first TTS sentence complete (token pacing, provider time). */
   firstSentencePacingMs: number;
   ttsTtfbMs: number;
+  /** First byte → enough audio written for the plugin to release its first frame (provider chunk pacing). */
+  ttsFramePacingMs: number;
   /** Which branch gated the reply: the turn decision or the provider chain. */
   criticalPath: 'end-of-turn' | 'providers';
   floorMs: number;
   overheadMs: number;
+  /**
+   * Where the overhead goes, as gaps between stages: transcript → LLM request, reply text ready (first sentence
+   * and turn committed) → TTS request, first audio frame ready at the provider → audible.
+   */
+  gaps: { sttToLlmMs?: number; textToTtsMs?: number; audioToPlayoutMs?: number };
   /** Session metrics minus the harness's own clock, for the same quantity. */
   discrepancy: {
     eouDelayMs?: number;
@@ -88,9 +101,10 @@ export function breakdown(t: TurnTimeline): TurnBreakdown | undefined {
   const firstSentencePacingMs =
     t.llmFirstSentenceAt !== undefined && t.llmFirstTokenAt !== undefined ? Math.max(0, t.llmFirstSentenceAt - t.llmFirstTokenAt) : 0;
   const ttsTtfbMs = t.ttsFirstByteAt - t.ttsRequestAt;
+  const ttsFramePacingMs = t.ttsFirstFrameReadyAt === undefined ? 0 : Math.max(0, t.ttsFirstFrameReadyAt - t.ttsFirstByteAt);
   const providerChain = sttFinalMs + llmTtftMs + firstSentencePacingMs;
   const criticalPath = endOfTurnMs >= providerChain ? 'end-of-turn' : 'providers';
-  const floorMs = Math.max(endOfTurnMs, providerChain) + ttsTtfbMs;
+  const floorMs = Math.max(endOfTurnMs, providerChain) + ttsTtfbMs + ttsFramePacingMs;
   const m = t.metrics;
   const diff = (metric: number | undefined, harness: number | undefined) =>
     metric === undefined || harness === undefined ? undefined : metric - harness;
@@ -102,9 +116,16 @@ export function breakdown(t: TurnTimeline): TurnBreakdown | undefined {
     llmTtftMs,
     firstSentencePacingMs,
     ttsTtfbMs,
+    ttsFramePacingMs,
     criticalPath,
     floorMs,
     overheadMs: voiceToVoiceMs - floorMs,
+    gaps: {
+      sttToLlmMs: t.llmRequestAt !== undefined && t.sttFinalAt !== undefined ? t.llmRequestAt - t.sttFinalAt : undefined,
+      textToTtsMs:
+        t.llmFirstSentenceAt !== undefined ? t.ttsRequestAt - Math.max(t.llmFirstSentenceAt, t.eouAt ?? Number.NEGATIVE_INFINITY) : undefined,
+      audioToPlayoutMs: t.playoutAt - (t.ttsFirstFrameReadyAt ?? t.ttsFirstByteAt),
+    },
     discrepancy: {
       eouDelayMs: diff(m.eouDelayMs, rel(t.eouAt)),
       transcriptionDelayMs: diff(m.transcriptionDelayMs, rel(t.sttFinalAt)),
@@ -163,4 +184,30 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function formatMarkdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Deterministic PRNG (mulberry32) so a report's confidence intervals are reproducible from the same samples. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * 95% bootstrap interval of median(b) - median(a). When it contains 0 the two samples show no measurable
+ * difference at this sample size.
+ */
+export function medianDifferenceCI(a: readonly number[], b: readonly number[], resamples = 2000): { low: number; high: number } {
+  const xa = a.filter(Number.isFinite);
+  const xb = b.filter(Number.isFinite);
+  if (xa.length === 0 || xb.length === 0) return { low: Number.NaN, high: Number.NaN };
+  const rand = prng(0x5eed);
+  const draw = (xs: readonly number[]) => percentile(Array.from(xs, () => xs[Math.floor(rand() * xs.length)]), 50);
+  const diffs = Array.from({ length: resamples }, () => draw(xb) - draw(xa));
+  return { low: percentile(diffs, 2.5), high: percentile(diffs, 97.5) };
 }

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AgentState } from '@letta-ai/letta-client/resources/agents/agents';
-import { initializeLogger, log, voice, type metrics } from '@livekit/agents';
+import { initializeLogger, log, tokenize, voice, type metrics, type VAD } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
 import { prepareVoiceCall, type VoiceCall } from '../../src/call/voice-call.js';
 import type { TurnReport } from '../../src/call/turn-recorder.js';
@@ -85,6 +85,8 @@ export interface VoiceCallHarnessOptions {
   openaiReply?: (req: ChatRequestBody) => string;
   /** The Letta stand-in's reply to a user message. */
   lettaReply?: (agent: AgentState, userText: string) => string;
+  /** What the Letta stand-in's agent appends to its `human` block per message (null = no memory edit). */
+  lettaMemoryFact?: (agent: AgentState, userText: string) => string | null;
   /** 'down' takes Letta away (connection refused) once the call is ready, i.e. after memory was read. */
   letta?: 'healthy' | 'down';
   sampleRate?: number;
@@ -134,10 +136,10 @@ export interface VoiceCallHarness {
   close(): Promise<void>;
 }
 
-let vadPromise: Promise<silero.VAD> | undefined;
+let vadPromise: Promise<VAD> | undefined;
 
 /** One silero VAD per process, like the worker's prewarm. */
-export function loadVad(): Promise<silero.VAD> {
+export function loadVad(): Promise<VAD> {
   vadPromise ??= silero.VAD.load();
   return vadPromise;
 }
@@ -168,6 +170,7 @@ export async function startProviders(latencies: ProviderLatencies, options: Voic
       tokenDelayMs: latencies.lettaTokenDelayMs,
       streamMode: latencies.lettaStreamMode,
       ...(options.lettaReply ? { replyFor: options.lettaReply } : {}),
+      ...(options.lettaMemoryFact ? { memoryFactFor: options.lettaMemoryFact } : {}),
     }),
     DeepgramServer.start({ recognitionDelayMs: latencies.deepgramMs }),
     CartesiaServer.start({ ttfbMs: latencies.cartesiaTtfbMs, realTimeFactor: latencies.cartesiaRealTimeFactor }),
@@ -297,6 +300,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         const heard = deepgram.results.slice(-3).map((r) => r.transcript);
         throw new Error(`${variant}: the agent did not answer "${text}" (${(err as Error).message}); Deepgram last sent ${JSON.stringify(heard)}`);
       }
+      const agentText = transcript.filter((t) => t.role === 'assistant').slice(mark.assistant).map((t) => t.text).join(' ');
       const timeline = collectTimeline({
         variant,
         latencies,
@@ -306,10 +310,12 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         openaiResponses: openai.responses.slice(mark.openai).map((r) => ({ ...r, receivedAt: openai.requests[r.requestIndex]?.receivedAt })),
         lettaResponses: letta.responses.slice(mark.letta).map((r) => ({ ...r, receivedAt: letta.requests[r.requestIndex]?.receivedAt })),
         ttsRequests: cartesia.requests.slice(mark.cartesia),
+        ttsChunkMs: cartesia.chunkMs,
+        tokensForFirstSentence: await tokensForFirstSentence(agentText),
         utterance: deepgram.utterances.slice(mark.deepgram).find((u) => u.text === text),
         metrics: metricsLog.slice(mark.metrics),
         report: reports[mark.reports],
-        agentText: transcript.filter((t) => t.role === 'assistant').slice(mark.assistant).map((t) => t.text).join(' '),
+        agentText,
       });
       const turn: MeasuredTurn = { index: turns.length, timeline, breakdown: breakdown(timeline), segment };
       turns.push(turn);
@@ -338,7 +344,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
  * The stock pipeline for comparison (b): same VAD, STT, TTS and turn handling as createAgentSession, but the
  * session's LLM is the OpenAI plugin with its own client and it produces the replies itself.
  */
-function createStockSession(config: Config, vad: silero.VAD): voice.AgentSession {
+function createStockSession(config: Config, vad: VAD): voice.AgentSession {
   return new voice.AgentSession({
     vad,
     stt: createStt(config),
@@ -351,6 +357,14 @@ function createStockSession(config: Config, vad: silero.VAD): voice.AgentSession
     },
   });
 }
+
+/**
+ * The Cartesia plugin cuts audio into 100 ms frames (AudioByteStream default) and holds each frame back until the
+ * next one is complete (to flag the last frame), so its first frame leaves after 200 ms of audio has arrived.
+ */
+const PLUGIN_AUDIO_LOOKAHEAD_MS = 200;
+/** The Cartesia plugin's SentenceTokenizer minSentenceLength (BUFFERED_WORDS_COUNT in the plugin). */
+const CARTESIA_MIN_SENTENCE_LENGTH = 8;
 
 interface LlmResponse {
   receivedAt?: number;
@@ -367,6 +381,8 @@ interface TurnRecords {
   openaiResponses: Array<{ receivedAt?: number; firstContentAt?: number }>;
   lettaResponses: Array<{ receivedAt?: number; route: string; streaming: boolean; firstAssistantAt?: number; lastItemAt?: number }>;
   ttsRequests: CartesiaRequestRecord[];
+  ttsChunkMs: number;
+  tokensForFirstSentence: number;
   utterance?: { finalAt?: number };
   metrics: Array<{ at: number; metrics: metrics.AgentMetrics }>;
   report?: TurnReport;
@@ -392,8 +408,10 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
   const ttsMetric = r.metrics.map((m) => m.metrics).find((m): m is metrics.TTSMetrics => m.type === 'tts_metrics');
   const llmMetric = r.metrics.map((m) => m.metrics).find((m): m is metrics.LLMMetrics => m.type === 'llm_metrics' && !m.cancelled);
   const tokenDelay = fromLetta ? (r.variant === 'letta' && r.latencies.lettaStreamMode === 'tokens' ? r.latencies.lettaTokenDelayMs : 0) : r.latencies.openaiTokenDelayMs;
-  const firstPart = tts?.transcripts[0]?.text ?? '';
-  const tokensNeeded = tokensForFirstSentence(r.agentText, firstPart);
+  // Chunks are written chunkMs × realTimeFactor apart; the plugin releases its first frame after 200 ms of audio.
+  const chunksNeeded = Math.ceil(PLUGIN_AUDIO_LOOKAHEAD_MS / r.ttsChunkMs);
+  const framePacing = (chunksNeeded - 1) * r.ttsChunkMs * r.latencies.cartesiaRealTimeFactor;
+  const tokensNeeded = r.tokensForFirstSentence;
   return {
     userText: r.text,
     agentText: r.agentText,
@@ -406,6 +424,7 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
     llmRequests: llm.length,
     ttsRequestAt: tts?.startedAt,
     ttsFirstByteAt: tts?.firstChunkAt,
+    ttsFirstFrameReadyAt: tts?.firstChunkAt === undefined ? undefined : tts.firstChunkAt + framePacing,
     firstFrameAt: r.segment.firstFrameAt,
     playoutAt: r.segment.playoutStartedAt,
     playoutEndAt: r.segment.playoutEndedAt,
@@ -422,20 +441,27 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
 }
 
 /**
- * How many word-ish tokens of the reply the LLM must have streamed before the TTS plugin could send its first
- * sentence: the tokens covering that sentence, plus one more when the reply goes on (the plugin's sentence
- * tokenizer only emits a sentence once the next one has started).
+ * How many of the LLM's word-ish tokens the Cartesia plugin needs before it sends its first sentence, found by
+ * feeding them one by one to the framework's own sentence tokenizer configured as the plugin configures it
+ * (minSentenceLength 8, default 10-character context). It emits a sentence only once the next one has started,
+ * so this is usually the first sentence plus a word or two.
  */
-export function tokensForFirstSentence(reply: string, firstPart: string): number {
+export async function tokensForFirstSentence(reply: string): Promise<number> {
   const tokens = reply.match(/\s*\S+/g) ?? [];
-  const target = firstPart.replace(/\s+/g, '');
-  if (target === '') return 1;
-  let acc = '';
-  for (let i = 0; i < tokens.length; i++) {
-    acc += tokens[i].replace(/\s+/g, '');
-    if (acc.length >= target.length) return i + 1 < tokens.length ? i + 2 : i + 1;
+  const stream = new tokenize.basic.SentenceTokenizer({ minSentenceLength: CARTESIA_MIN_SENTENCE_LENGTH }).stream();
+  let emitted = false;
+  const first = stream.next().then(() => (emitted = true));
+  try {
+    for (let i = 0; i < tokens.length; i++) {
+      stream.pushText(tokens[i]);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (emitted) return i + 1;
+    }
+    return tokens.length; // the rest goes out when the LLM stream ends
+  } finally {
+    stream.close();
+    void first.catch(() => undefined);
   }
-  return tokens.length;
 }
 
 export function sleep(ms: number): Promise<void> {

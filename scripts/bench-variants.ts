@@ -1,0 +1,88 @@
+// What the voice benchmarks compare. Every variant runs with the same injected provider latencies
+// (REALISTIC_LATENCIES) unless the comparison is about a provider's behaviour (Letta buffering, Letta slow/down).
+import type { VoiceCallHarnessOptions } from '../test/harness/voice-call-harness.js';
+
+export type VariantName =
+  | 'hybrid'
+  | 'letta-blocking'
+  | 'stock-openai'
+  | 'letta-tokens'
+  | 'letta-buffered'
+  | 'hybrid-letta-slow'
+  | 'hybrid-letta-down';
+
+export interface BenchVariant {
+  name: VariantName;
+  description: string;
+  harness: VoiceCallHarnessOptions;
+}
+
+/** A Letta agent step of 1.8 s makes a write-behind turn take ~5 s (two steps plus tokens); 1.5 s gives ~4 s. */
+export const SLOW_LETTA_STEP_MS = 1800;
+
+export const VARIANTS: Record<VariantName, BenchVariant> = {
+  hybrid: { name: 'hybrid', description: 'worker, hybrid fast path (memory in prompt, Letta writes ~4 s behind)', harness: { variant: 'hybrid' } },
+  'letta-blocking': {
+    name: 'letta-blocking',
+    description: "seeds' original design: wait for Letta's whole non-streaming reply, then speak",
+    harness: { variant: 'letta-blocking' },
+  },
+  'stock-openai': {
+    name: 'stock-openai',
+    description: 'stock LiveKit pipeline: voice.Agent + @livekit/agents-plugin-openai LLM, same endpoint, no memory',
+    harness: { variant: 'stock-openai' },
+  },
+  'letta-tokens': {
+    name: 'letta-tokens',
+    description: 'worker, full Letta path, Letta streams tokens',
+    harness: { variant: 'letta', latencies: { lettaStreamMode: 'tokens' } },
+  },
+  'letta-buffered': {
+    name: 'letta-buffered',
+    description: 'worker, full Letta path, Letta buffers the turn (whole messages at the end)',
+    harness: { variant: 'letta', latencies: { lettaStreamMode: 'buffered' } },
+  },
+  'hybrid-letta-slow': {
+    name: 'hybrid-letta-slow',
+    description: 'worker, hybrid, Letta writes take ~5 s',
+    harness: { variant: 'hybrid', latencies: { lettaStepMs: SLOW_LETTA_STEP_MS } },
+  },
+  'hybrid-letta-down': {
+    name: 'hybrid-letta-down',
+    description: 'worker, hybrid, Letta refusing connections after session start',
+    harness: { variant: 'hybrid', letta: 'down' },
+  },
+};
+
+export interface Comparison {
+  id: string;
+  title: string;
+  /** The variant the ratio is relative to. */
+  base: VariantName;
+  other: VariantName;
+  /** 'ratio': other/base with an optional ceiling; 'same': the difference should not be measurable. */
+  target?: { kind: 'ratio-max'; value: number } | { kind: 'same' };
+}
+
+export const COMPARISONS: Comparison[] = [
+  { id: 'a', title: 'hybrid vs the seeds\' blocking Letta design', base: 'hybrid', other: 'letta-blocking' },
+  { id: 'b', title: 'hybrid (memory in the prompt) vs stock LiveKit OpenAI pipeline', base: 'stock-openai', other: 'hybrid', target: { kind: 'ratio-max', value: 1.05 } },
+  { id: 'c', title: 'full Letta path: buffered messages vs token streaming', base: 'letta-tokens', other: 'letta-buffered' },
+  { id: 'd1', title: 'hybrid: Letta writes ~5 s vs healthy (~4 s)', base: 'hybrid', other: 'hybrid-letta-slow', target: { kind: 'same' } },
+  { id: 'd2', title: 'hybrid: Letta down vs healthy', base: 'hybrid', other: 'hybrid-letta-down', target: { kind: 'same' } },
+];
+
+/** Same reply text for every variant, so TTS and playout cost the same everywhere. */
+export const BENCH_REPLY = 'Sure thing, happy to help. Here is what I found.';
+
+/** Short single-clause lines: one Deepgram final each, so preemptive generation starts exactly once. */
+export const BENCH_LINES = [
+  'What is the weather like today',
+  'Can you tell me a short joke',
+  'What time is it in Paris now',
+  'How far away is the harbor',
+  'Please remind me to call my sister',
+  'Which boat shoes should I buy',
+  'Is the marina open on Sunday',
+  'What should I cook for dinner',
+];

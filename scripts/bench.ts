@@ -1,0 +1,173 @@
+// `npm run bench:voice`: voice-latency benchmarks, side by side in one run with the same injected latencies.
+//
+//   --turns N          audio turns per variant (default 20; calls of --lines-per-call lines, interleaved)
+//   --text-turns N     text-mode turns per variant for the LLM-path comparisons (default 40; 0 skips)
+//   --variants a,b     only these variants (names in scripts/bench-variants.ts)
+//   --report-only      re-render BENCHMARKS.md from the last run's out/bench/voice-results.json
+//   --no-write         print only; leave BENCHMARKS.md alone
+//
+// Writes out/bench/voice-results.json (raw per-turn timings) and out/bench/voice-summary.svg, and replaces the
+// "## Voice latency" section of BENCHMARKS.md.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { espeakAvailable } from '../test/harness/espeak.js';
+import { summarize } from '../test/harness/metrics.js';
+import { REALISTIC_LATENCIES, type MeasuredTurn } from '../test/harness/voice-call-harness.js';
+import { runAudioBench, type AudioRun } from './bench-audio.js';
+import { renderVoiceSection, writeVoiceSection, type BenchResults } from './bench-report.js';
+import { runTextBench } from './bench-text.js';
+import { VARIANTS, type VariantName } from './bench-variants.js';
+import { renderSummarySvg } from './chart.js';
+
+const OUT_DIR = path.resolve('out/bench');
+const RESULTS_FILE = path.join(OUT_DIR, 'voice-results.json');
+const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
+
+/** Text-mode runs cover the comparisons where the difference is small and needs many samples: (b) and (d). */
+const TEXT_VARIANTS: VariantName[] = ['hybrid', 'stock-openai', 'hybrid-letta-slow', 'hybrid-letta-down'];
+
+/** Kept with the generated numbers: how to read them. */
+const NOTES = `
+### Notes
+
+- **Noise.** Two shared cores; the caller's audio clock, silero VAD inference, espeak (used by the Cartesia
+  stand-in), the four stand-in servers and the worker all share them. Differences of a few tens of ms between
+  variants are within run-to-run noise unless the 95% interval of the median difference excludes zero. Variants are
+  interleaved (rotating order per round) so slow phases of the machine hit all of them.
+- **What "overhead" contains.** Everything between the providers on the critical path that is not provider time:
+  the Deepgram plugin's result handling and the framework's preemptive-generation start, the OpenAI SDK's request
+  and SSE parsing, our \`llmNode\` stream, the framework's text forwarding and the Cartesia plugin's sentence
+  tokenizer and WebSocket send, base64 decoding and framing, the AgentSession's audio forwarding, plus timer lateness
+  of the stand-ins themselves (each \`setTimeout\` of the token/chunk pacing can fire late on a loaded machine). The
+  stock pipeline (b) pays the same framework/plugin costs; compare its overhead column with hybrid's to see what is
+  ours.
+- **End of turn vs providers.** With preemptive generation the LLM request starts on Deepgram's final transcript,
+  while TTS only starts once the turn is committed (VAD silence + endpointing min delay). Whichever finishes last
+  gates the reply; the table says which did.
+- **Full Letta path + preemptive generation.** Lines with pauses produce several Deepgram finals; each starts a
+  preemptive generation, which on the full Letta path sends the partial transcript to Letta. Cancelling the HTTP
+  stream does not stop Letta's turn (the server finishes and stores it), so partial utterances end up in Letta's
+  memory and overlap the real request. The benchmark lines are single clauses (one final each) so that this
+  worker issue (reported separately) does not distort (c).
+`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      turns: { type: 'string', default: '20' },
+      'text-turns': { type: 'string', default: '40' },
+      'lines-per-call': { type: 'string', default: '4' },
+      variants: { type: 'string' },
+      'report-only': { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+    },
+  });
+  mkdirSync(OUT_DIR, { recursive: true });
+  const log = (line: string) => console.log(line);
+
+  let results: BenchResults;
+  if (values['report-only']) {
+    results = loadResults(RESULTS_FILE);
+  } else {
+    if (!espeakAvailable()) throw new UsageError('espeak-ng is missing: install it with `apt-get install espeak-ng sox`.');
+    const turnsPerVariant = positive(values.turns, '--turns');
+    const textTurns = Number(values['text-turns']);
+    const linesPerCall = positive(values['lines-per-call'], '--lines-per-call');
+    const variants = (values.variants?.split(',').map((s) => s.trim()) ?? Object.keys(VARIANTS)) as VariantName[];
+    for (const v of variants) if (!(v in VARIANTS)) throw new UsageError(`unknown variant "${v}" (known: ${Object.keys(VARIANTS).join(', ')})`);
+    const startedAt = new Date();
+    const t0 = performance.now();
+
+    const textVariants = TEXT_VARIANTS.filter((v) => variants.includes(v));
+    let text: Map<VariantName, number[]> | undefined;
+    if (textTurns > 0 && textVariants.length > 1) {
+      log(`Text mode: ${textVariants.join(', ')} × ${textTurns} turns`);
+      text = await runTextBench({ variants: textVariants, turnsPerVariant: textTurns, log });
+    }
+    log(`Audio: ${variants.join(', ')} × ${turnsPerVariant} turns (calls of ${linesPerCall} lines)`);
+    const audio = await runAudioBench({ variants, turnsPerVariant, linesPerCall, log });
+
+    results = {
+      audio,
+      text,
+      latencies: REALISTIC_LATENCIES,
+      endpointingMinDelayMs: 400,
+      turnsPerVariant,
+      textTurnsPerVariant: textTurns,
+      startedAt,
+      durationSeconds: (performance.now() - t0) / 1000,
+      command: `npm run bench:voice${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    };
+    saveResults(RESULTS_FILE, results);
+  }
+
+  const { markdown } = renderVoiceSection(results);
+  console.log(`\n${markdown}`);
+  if (results.audio) {
+    const rows = [...results.audio.turns.entries()].map(([variant, turns]) => {
+      const s = summarize(turns.map((t) => t.breakdown?.voiceToVoiceMs ?? Number.NaN));
+      return { variant, p50: s.p50, p95: s.p95 };
+    });
+    writeFileSync(path.join(OUT_DIR, 'voice-summary.svg'), await renderSummarySvg(rows, 'Voice-to-voice latency by variant'));
+  }
+  if (!values['no-write']) {
+    writeVoiceSection(BENCHMARKS_FILE, markdown, NOTES);
+    console.log(`\nUpdated the "## Voice latency" section of ${path.relative(process.cwd(), BENCHMARKS_FILE)}`);
+  }
+  console.log(`Raw timings: ${path.relative(process.cwd(), RESULTS_FILE)}; chart: ${path.relative(process.cwd(), path.join(OUT_DIR, 'voice-summary.svg'))}`);
+}
+
+interface SavedResults extends Omit<BenchResults, 'audio' | 'text' | 'startedAt'> {
+  startedAt: string;
+  audio?: {
+    turns: Record<string, MeasuredTurn[]>;
+    writeLatencies: Record<string, number[]>;
+    lettaMaxConcurrency: Record<string, number>;
+    failures: Record<string, string[]>;
+  };
+  text?: Record<string, number[]>;
+}
+
+function saveResults(file: string, r: BenchResults): void {
+  const saved: SavedResults = {
+    ...r,
+    startedAt: r.startedAt.toISOString(),
+    audio: r.audio && {
+      turns: Object.fromEntries(r.audio.turns),
+      writeLatencies: Object.fromEntries(r.audio.writeLatencies),
+      lettaMaxConcurrency: Object.fromEntries(r.audio.lettaMaxConcurrency),
+      failures: Object.fromEntries(r.audio.failures),
+    },
+    text: r.text && Object.fromEntries(r.text),
+  };
+  writeFileSync(file, JSON.stringify(saved, null, 1));
+}
+
+function loadResults(file: string): BenchResults {
+  const s = JSON.parse(readFileSync(file, 'utf8')) as SavedResults;
+  const map = <T>(o: Record<string, T>) => new Map(Object.entries(o) as Array<[VariantName, T]>);
+  const audio: AudioRun | undefined = s.audio && {
+    turns: map(s.audio.turns),
+    writeLatencies: map(s.audio.writeLatencies),
+    lettaMaxConcurrency: map(s.audio.lettaMaxConcurrency),
+    failures: map(s.audio.failures),
+  };
+  return { ...s, startedAt: new Date(s.startedAt), audio, text: s.text && map(s.text) };
+}
+
+function positive(value: string | undefined, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive whole number`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+main().then(
+  () => process.exit(0), // silero's inference worker and keep-alive sockets would keep the process alive
+  (err: unknown) => {
+    console.error(err instanceof UsageError ? `bench: ${err.message}` : err);
+    process.exit(1);
+  },
+);
