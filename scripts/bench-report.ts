@@ -20,6 +20,8 @@ export interface BenchResults {
   startedAt: Date;
   durationSeconds: number;
   command: string;
+  /** 1/5/15-minute load averages when the run ended (older result files lack it). */
+  loadAverage?: number[];
 }
 
 type Pick = (t: MeasuredTurn) => number | undefined;
@@ -86,7 +88,7 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
   lines.push(`Command of this run: \`${r.command}\``, '');
   lines.push(
     `**Machine:** ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'} (shared, noisy), Node ${process.version}, ` +
-      `${os.platform()} ${os.release()}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}. ` +
+      `${os.platform()} ${os.release()}; load average at the end ${(r.loadAverage ?? os.loadavg()).map((x) => x.toFixed(2)).join(' / ')}. ` +
       `Run started ${r.startedAt.toISOString()}, took ${(r.durationSeconds / 60).toFixed(1)} min.`,
     '',
   );

@@ -9,8 +9,10 @@
 // latencies are injected there, and every timestamp (harness, servers, session events) is performance.now() in
 // this process, so one turn's waterfall can be read off a single clock.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { AgentState } from '@letta-ai/letta-client/resources/agents/agents';
 import { initializeLogger, log, tokenize, voice, type metrics, type VAD } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
@@ -90,6 +92,12 @@ export interface VoiceCallHarnessOptions {
   /** 'down' takes Letta away (connection refused) once the call is ready, i.e. after memory was read. */
   letta?: 'healthy' | 'down';
   sampleRate?: number;
+  /**
+   * Wrap the loudspeaker in the framework's TranscriptionSynchronizer, as RoomIO does by default
+   * (syncTranscription: true). Without it an interrupted reply is recorded with all the text generated so far
+   * instead of the text actually played. Default true.
+   */
+  syncTranscription?: boolean;
   /** Silence the caller leaves after the agent finished speaking, before the next line. Default 500 ms. */
   pauseBetweenLinesMs?: number;
   /** Longest wait for the agent to start answering a line. Default 20 s. */
@@ -249,7 +257,9 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
   const input = new CallerAudioInput({ sampleRate, recorder });
   const output = new RecordingAudioOutput({ sampleRate, recorder });
   session.input.audio = input;
-  session.output.audio = output;
+  const sync = options.syncTranscription === false ? undefined : new (await transcriptionSynchronizer())(output, new AgentTextOutput());
+  session.output.audio = sync?.audioOutput ?? output;
+  if (sync) session.output.transcription = sync.textOutput;
   await session.start({ agent });
   if (options.letta === 'down') await providers.letta.refuse();
   // VAD needs to hear some silence before the first line, as on a real call.
@@ -330,6 +340,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
     writeWav: (file) => recorder.writeWav(file),
     async close() {
       await session.close().catch(() => undefined);
+      await sync?.close().catch(() => undefined);
       output.close();
       await input.close().catch(() => undefined);
       await services.close().catch(() => undefined);
@@ -338,6 +349,36 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
     },
   };
   return harness;
+}
+
+/** The next-in-chain text sink of the synchronizer (RoomIO's would publish to the room); records nothing. */
+class AgentTextOutput {
+  async captureText(): Promise<void> {}
+  flush(): void {}
+  onAttached(): void {}
+  onDetached(): void {}
+}
+
+interface Synchronizer {
+  readonly audioOutput: voice.AudioOutput;
+  readonly textOutput: NonNullable<voice.AgentSession['output']['transcription']>;
+  close(): Promise<void>;
+}
+type SynchronizerClass = new (audio: voice.AudioOutput, text: AgentTextOutput) => Synchronizer;
+let synchronizerClass: Promise<SynchronizerClass> | undefined;
+
+/**
+ * @livekit/agents 1.8.1 does not export TranscriptionSynchronizer (RoomIO builds it internally) and its exports
+ * map hides the file, so load the very module RoomIO uses by its path. Pinned version: revisit on upgrade.
+ */
+function transcriptionSynchronizer(): Promise<SynchronizerClass> {
+  synchronizerClass ??= (async () => {
+    const entry = createRequire(import.meta.url).resolve('@livekit/agents'); // .../dist/index.cjs
+    const file = path.join(path.dirname(entry), 'voice', 'transcription', 'synchronizer.js');
+    const mod = (await import(pathToFileURL(file).href)) as { TranscriptionSynchronizer: SynchronizerClass };
+    return mod.TranscriptionSynchronizer;
+  })();
+  return synchronizerClass;
 }
 
 /**

@@ -1,0 +1,68 @@
+// Barge-in through the real audio pipeline: the caller talks over a long reply. The turn written to Letta must be
+// marked interrupted and hold only what the caller actually heard, not the whole generated reply.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INTERRUPTED_NOTE } from '../../src/memory/transcript.js';
+import { synthesize } from './espeak.js';
+import { startVoiceCallHarness, type VoiceCallHarness } from './voice-call-harness.js';
+
+const QUESTION = 'Tell me everything about sailing, please.';
+const INTERRUPTION = 'Stop, that is enough for now.';
+const LONG_REPLY = [
+  'Sailing is the art of moving a boat with the wind.',
+  'You trim the sails to keep the wind flowing smoothly over them.',
+  'When the wind comes from behind you, you let the sails out wide.',
+  'When it comes from the side, you pull them in a little.',
+  'Tacking turns the bow through the wind, and gybing turns the stern through it.',
+  'Always check the weather before you leave the harbour.',
+  'THE-LAST-SENTENCE-NOBODY-HEARD is about knots and ropes.',
+].join(' ');
+
+let harness: VoiceCallHarness;
+
+beforeAll(async () => {
+  harness = await startVoiceCallHarness({
+    variant: 'hybrid',
+    latencies: { cartesiaRealTimeFactor: 0.2, openaiTokenDelayMs: 5 },
+    openaiReply: (req) => (JSON.stringify(req.messages.at(-1)).includes('enough') ? 'Alright, we can stop here.' : LONG_REPLY),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await harness?.close();
+});
+
+describe('an interrupted reply', () => {
+  it('is written to Letta marked as interrupted, with only the part that was played', async () => {
+    const { deepgram, letta } = harness.servers;
+    const question = await synthesize(QUESTION, { sampleRate: 24_000 });
+    deepgram.expectUtterance(QUESTION, { durationSeconds: question.speechEndSeconds - question.speechStartSeconds });
+    const answering = harness.output.nextSegmentStarted(20_000);
+    await harness.input.say(question);
+    await answering;
+
+    // Let the agent talk past the framework's echo-cancellation warm-up (3 s), then talk over it.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const interruption = await synthesize(INTERRUPTION, { sampleRate: 24_000 });
+    deepgram.expectUtterance(INTERRUPTION, { durationSeconds: interruption.speechEndSeconds - interruption.speechStartSeconds });
+    await harness.input.say(interruption);
+
+    await waitFor(() => harness.reports.length >= 2, 20_000);
+    await harness.call!.recorder.flushed(5_000);
+    await harness.services.queue.whenIdle();
+
+    expect(harness.reports[0]!.interrupted).toBe(true);
+    const [firstTurn] = letta.clientMessagesOf(harness.agentId).map((m) => m.text);
+    expect(firstTurn).toContain(`User: ${QUESTION}`);
+    expect(firstTurn).toContain(INTERRUPTED_NOTE);
+    expect(firstTurn).toContain('Sailing is the art of moving a boat with the wind.');
+    expect(firstTurn).not.toContain('THE-LAST-SENTENCE-NOBODY-HEARD');
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
