@@ -43,7 +43,9 @@ export function createAgentSession(config: Config, chatClient: OpenAI, vad: VAD)
     turnHandling: {
       turnDetection: config.turnDetection,
       endpointing: { minDelay: config.endpointingMinDelayMs },
-      preemptiveGeneration: { enabled: config.preemptiveGeneration }, // start the reply on the interim transcript
+      // Start the reply on the interim transcript. Hybrid only: a Letta turn cannot be taken back once sent (Letta
+      // stores the partial utterance and keeps running after the stream is cancelled).
+      preemptiveGeneration: { enabled: config.preemptiveGeneration && config.hybridStreaming },
     },
   });
 }
