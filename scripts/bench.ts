@@ -63,11 +63,11 @@ const NOTES = `
 - **(c) is small here** because with token streaming Letta's first assistant token still comes after its
   reasoning, the memory-tool step and the second LLM step (~3.5 s); buffering only adds the reply's own token time.
   Neither full-Letta variant comes close to hybrid (a: ~4.3×).
-- **Full Letta path + preemptive generation (worker issue).** A line with pauses yields several Deepgram finals;
-  each starts a preemptive generation, which on the full Letta path sends the *partial* transcript to Letta.
-  Cancelling the HTTP stream does not stop Letta's turn, so the partial utterances are stored (and acted on) by the
-  Letta agent and overlap the real request on the same agent (3 concurrent requests for one line in a check with
-  the demo's first line). The benchmark lines are single clauses (one final each) so this does not distort (a)/(c).
+- **Full Letta path + preemptive generation (fixed after this run).** A line with pauses yields several Deepgram
+  finals; each started a preemptive generation, which on the full Letta path sent the *partial* transcript to
+  Letta, and cancelling the HTTP stream does not stop Letta's turn. The worker now enables preemptive generation in
+  hybrid mode only. The benchmark lines are single clauses (one final each), so (a)/(c) were not distorted; the
+  letta variants of this run had preemptive generation on, which only matters for multi-clause lines.
 `;
 
 async function main(): Promise<void> {
