@@ -6,27 +6,18 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLiveKitServer, type LiveKitServer } from '../servers/livekit-server.js';
+import { closedLoopbackPort } from '../web/helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const API_KEY = 'APIscripttest';
 const API_SECRET = 'script-test-secret-3b9d0f6a1c2e4f5a7b8c9d0e';
 const AGENT_NAME = 'voice-system-test-agent';
 const STEP_TIMEOUT_MS = 180_000;
-
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 interface RunResult {
   code: number | null;
@@ -119,9 +110,9 @@ beforeAll(async () => {
   livekit = await startLiveKitServer({ apiKey: API_KEY, apiSecret: API_SECRET });
   tmp = mkdtempSync(join(tmpdir(), 'voice-system-'));
   runDir = join(tmp, 'run');
-  workerPort = await freeLoopbackPort();
-  webPort = await freeLoopbackPort();
-  const closed = await freeLoopbackPort(); // nothing listens here: OpenAI, Deepgram and Letta are "down"
+  workerPort = await closedLoopbackPort();
+  webPort = await closedLoopbackPort();
+  const closed = await closedLoopbackPort(); // nothing listens here: OpenAI, Deepgram and Letta are "down"
   env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
