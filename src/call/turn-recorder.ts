@@ -89,9 +89,8 @@ export class TurnRecorder {
     this.lastReply = undefined;
     this.turns += 1;
 
-    const assistantText = assistant.textContent ?? '';
     const userText = user?.textContent ?? '';
-    const memoryWritten = this.handOver(reply, userText, assistantText, assistant, user);
+    const memoryWritten = this.handOver(reply, userText, assistant, user);
     const report = this.report(reply, assistant, user, memoryWritten);
     this.options.logger.info({ ...report, sessionId: this.options.sessionId }, 'turn complete');
     this.options.onTurn?.(report);
@@ -100,17 +99,17 @@ export class TurnRecorder {
   private handOver(
     reply: ReplyTiming | undefined,
     userText: string,
-    assistantText: string,
     assistant: llm.ChatMessage,
     user: llm.ChatMessage | undefined,
   ): TurnReport['memoryWritten'] {
-    // A greeting or an unheard reply carries nothing the user said; Letta-answered turns are stored by Letta.
-    if (!userText || !assistantText) return 'skipped';
+    // A greeting carries nothing the user said. A turn Letta answered is stored by Letta, unless the user cut the
+    // reply off: Letta then holds the whole reply, so it is told what was actually heard.
+    if (!userText) return 'skipped';
     if (reply?.source === 'letta' && !assistant.interrupted) return 'by_letta';
     const turn = {
       sessionId: this.options.sessionId,
       userText,
-      assistantText,
+      assistantText: assistant.textContent ?? '',
       interrupted: assistant.interrupted,
       userAt: user?.createdAt ?? assistant.createdAt,
       assistantAt: assistant.createdAt,

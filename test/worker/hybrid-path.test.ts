@@ -89,3 +89,20 @@ describe('memory freshness', () => {
     expect(String(system?.content)).toContain('My favourite colour is teal.');
   });
 });
+
+describe('greeting', () => {
+  it('greets from the fast path with memory in the prompt and writes nothing to Letta', async () => {
+    fixture = await startWorkerFixture({ openai: { reply: () => 'Welcome back, Sam!' } });
+    const greeting = fixture.services.config.greeting;
+    await fixture.session.generateReply({ instructions: greeting }).waitForPlayout();
+
+    const request = fixture.openai.chatRequests()[0]!;
+    expect(JSON.stringify(request.messages)).toContain(greeting);
+    expect(JSON.stringify(request.messages)).toContain('Sam sails a small boat');
+    expect(fixture.text.chunks.map((c) => c.text).join('')).toBe('Welcome back, Sam!');
+    await waitFor(() => fixture!.turns.length === 1, 2_000);
+    expect(fixture.turns[0]).toMatchObject({ memoryWritten: 'skipped' });
+    await fixture.services.queue.whenIdle();
+    expect(fixture.letta.clientMessagesOf(fixture.agentId)).toHaveLength(0);
+  });
+});
