@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INTERRUPTED_NOTE } from '../../src/memory/transcript.js';
 import { synthesize } from './espeak.js';
 import { startVoiceCallHarness, type VoiceCallHarness } from './voice-call-harness.js';
+import { waitFor } from '../support/wait-for.js';
 
 const QUESTION = 'Tell me everything about sailing, please.';
 const INTERRUPTION = 'Stop, that is enough for now.';
@@ -58,11 +59,3 @@ describe('an interrupted reply', () => {
     expect(firstTurn).not.toContain('THE-LAST-SENTENCE-NOBODY-HEARD');
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

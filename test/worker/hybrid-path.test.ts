@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SEEDED_HUMAN, SEEDED_PERSONA, startWorkerFixture, type WorkerFixture } from './worker-fixture.js';
+import { waitFor } from '../support/wait-for.js';
 
 let fixture: WorkerFixture | undefined;
 afterEach(async () => {
@@ -66,14 +67,6 @@ describe('hybrid fast path', () => {
     expect(fixture.services.queue.stats().retries).toBeGreaterThan(0);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('memory freshness', () => {
   it('puts what Letta learned from a written turn into the next fast-path prompt', async () => {

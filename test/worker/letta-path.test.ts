@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { APOLOGY } from '../../src/replies/reply-generator.js';
 import { startWorkerFixture, type WorkerFixture } from './worker-fixture.js';
+import { waitFor } from '../support/wait-for.js';
 
 let fixture: WorkerFixture | undefined;
 afterEach(async () => {
@@ -122,11 +123,3 @@ describe('degradation', () => {
     expect(fixture.openai.chatRequests().at(-1)!.messages[0]!.content).toContain('<memory_blocks>');
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
