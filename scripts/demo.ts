@@ -77,7 +77,7 @@ async function main(): Promise<void> {
       if (i < SCRIPT.length - 1) console.log('');
     }
     await settleMemory(harness);
-    report(harness, turns, outDir, mode);
+    report(harness, turns, mode);
     const base = path.join(outDir, `call-${mode}`);
     await harness.writeWav(`${base}.wav`);
     const svg = await renderWaterfallSvg(
@@ -106,7 +106,7 @@ async function settleMemory(harness: VoiceCallHarness): Promise<void> {
   await Promise.race([harness.services.queue.whenIdle(), new Promise((r) => setTimeout(r, 10_000))]);
 }
 
-function report(harness: VoiceCallHarness, turns: MeasuredTurn[], outDir: string, mode: string): void {
+function report(harness: VoiceCallHarness, turns: MeasuredTurn[], mode: string): void {
   const rows = turns.map((t, i) => {
     const b = t.breakdown;
     return [
@@ -141,7 +141,6 @@ function report(harness: VoiceCallHarness, turns: MeasuredTurn[], outDir: string
     const stats = harness.services.queue.stats();
     console.log(`Memory queue: ${stats.depth} pending, ${stats.retries} retries, ${stats.deadLetters} dead letters, last write ${ms(stats.lastWriteLatencyMs)} ms`);
   }
-  void outDir;
 }
 
 class UsageError extends Error {}
