@@ -19,6 +19,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { waitForRecord } from './faults.js';
 import { synthesize } from '../harness/espeak.js';
 import { pcmToBuffer, pcmToF32leBuffer, speechBounds } from '../harness/pcm.js';
 
@@ -202,22 +203,8 @@ export class CartesiaServer extends EventEmitter {
     predicate: (r: CartesiaRequestRecord) => boolean = () => true,
     timeoutMs = 15_000,
   ): Promise<CartesiaRequestRecord> {
-    const found = this.requests.find((r) => r.doneAt !== undefined && predicate(r));
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const onDone = (r: CartesiaRequestRecord) => {
-        if (predicate(r)) {
-          clearTimeout(timer);
-          this.off('done', onDone);
-          resolve(r);
-        }
-      };
-      const timer = setTimeout(() => {
-        this.off('done', onDone);
-        reject(new Error(`no matching Cartesia generation finished within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('done', onDone);
-    });
+    const isDone = (r: CartesiaRequestRecord) => r.doneAt !== undefined && predicate(r);
+    return waitForRecord(this, 'done', this.requests, isDone, timeoutMs, `no matching Cartesia generation finished within ${timeoutMs} ms`);
   }
 
   async close(): Promise<void> {

@@ -20,6 +20,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { waitForRecord } from './faults.js';
 import { parseStreamingWav } from '../harness/espeak.js';
 import { DEFAULT_SPEECH_THRESHOLD, bufferToPcm, rms } from '../harness/pcm.js';
 
@@ -285,22 +286,8 @@ export class DeepgramServer extends EventEmitter {
     predicate: (r: DeepgramResultRecord) => boolean = () => true,
     timeoutMs = 15_000,
   ): Promise<DeepgramResultRecord> {
-    const found = this.results.find((r) => r.isFinal && predicate(r));
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const onResult = (r: DeepgramResultRecord) => {
-        if (r.isFinal && predicate(r)) {
-          clearTimeout(timer);
-          this.off('result', onResult);
-          resolve(r);
-        }
-      };
-      const timer = setTimeout(() => {
-        this.off('result', onResult);
-        reject(new Error(`no matching Deepgram final result within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on('result', onResult);
-    });
+    const isMatch = (r: DeepgramResultRecord) => r.isFinal && predicate(r);
+    return waitForRecord(this, 'result', this.results, isMatch, timeoutMs, `no matching Deepgram final result within ${timeoutMs} ms`);
   }
 
   async close(): Promise<void> {

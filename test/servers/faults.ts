@@ -7,6 +7,7 @@
  * Times recorded by the servers come from `now()` (= `performance.now()`), so
  * a test can compare them with its own `performance.now()` readings.
  */
+import type { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -221,4 +222,33 @@ export class FaultQueue<R extends string, F> {
   clear(): void {
     this.entries = [];
   }
+}
+
+/**
+ * Resolves with the first record matching `predicate`: one already in `past`, else the next `event` the emitter
+ * sends with one. Rejects with `failure` after `timeoutMs`.
+ */
+export function waitForRecord<T>(
+  emitter: EventEmitter,
+  event: string,
+  past: readonly T[],
+  predicate: (record: T) => boolean,
+  timeoutMs: number,
+  failure: string,
+): Promise<T> {
+  const found = past.find(predicate);
+  if (found) return Promise.resolve(found);
+  return new Promise((resolve, reject) => {
+    const onRecord = (record: T) => {
+      if (!predicate(record)) return;
+      clearTimeout(timer);
+      emitter.off(event, onRecord);
+      resolve(record);
+    };
+    const timer = setTimeout(() => {
+      emitter.off(event, onRecord);
+      reject(new Error(failure));
+    }, timeoutMs);
+    emitter.on(event, onRecord);
+  });
 }
