@@ -20,9 +20,8 @@ export interface WorkerServices {
 }
 
 export interface CreateServicesOptions {
-  /** Tests replace the journal with an in-memory store or tune retry timings. */
+  /** Tests tune retry timings. */
   queueOptions?: Partial<MemoryQueueOptions>;
-  inMemoryQueue?: boolean;
   lettaRetryDelayMs?: number;
 }
 
@@ -41,9 +40,7 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
   const letta = createLettaClient(config.letta);
   const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
   const queueOptions: MemoryQueueOptions = { ...memoryQueueOptions(config), ...options.queueOptions };
-  const queue = options.inMemoryQueue
-    ? await MemoryQueue.inMemory(queueOptions, { letta, logger })
-    : await MemoryQueue.open(queueOptions, { letta, logger });
+  const queue = await MemoryQueue.open(queueOptions, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after every write Letta acknowledged.
   const stopRefreshing = queue.onAcknowledged(() => memory.refreshInBackground());
   return {

@@ -20,7 +20,6 @@ export interface MemoryBlockCacheOptions {
  */
 export class MemoryBlockCache {
   private blocks: readonly MemoryBlock[] = [];
-  private loadedAt: number | undefined;
   private inFlight: Promise<void> | undefined;
   private refreshAgain = false;
 
@@ -28,11 +27,6 @@ export class MemoryBlockCache {
 
   get current(): readonly MemoryBlock[] {
     return this.blocks;
-  }
-
-  /** Epoch ms of the last successful fetch, undefined while memory is unknown. */
-  get lastLoadedAt(): number | undefined {
-    return this.loadedAt;
   }
 
   /** Fetches the blocks now; rejects with a LettaAccessError so session start can log why memory is missing. */
@@ -43,7 +37,6 @@ export class MemoryBlockCache {
       this.blocks = page.items
         .filter((b) => typeof b.label === 'string' && b.label.length > 0)
         .map((b) => ({ label: b.label as string, value: b.value }));
-      this.loadedAt = Date.now();
       return this.blocks;
     } catch (err) {
       throw describeLettaError(`read core memory of agent ${agentId}`, baseURL, err);
