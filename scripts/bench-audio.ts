@@ -1,7 +1,7 @@
 // Full audio runs: every variant places calls through the voice harness, interleaved round by round so that
 // machine noise (two shared cores) spreads evenly over the variants.
-import type { MeasuredTurn } from '../test/harness/voice-call-harness.js';
-import { startVoiceCallHarness } from '../test/harness/voice-call-harness.js';
+import type { MeasuredTurn } from '../simulation/harness/voice-call-harness.js';
+import { startVoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY, VARIANTS, type VariantName } from './bench-variants.js';
 
 export interface AudioRun {

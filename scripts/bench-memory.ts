@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MemoryQueue } from '../src/memory/memory-queue.js';
-import { startLettaServer, type LettaServer } from '../test/servers/letta-server.js';
+import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
 
 const { values } = parseArgs({
   options: {

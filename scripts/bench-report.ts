@@ -2,8 +2,8 @@
 // BENCHMARKS.md (other sections of that file are left untouched).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { formatMarkdownTable, medianDifferenceCI, ms, summarize, type Summary } from '../test/harness/metrics.js';
-import type { MeasuredTurn, ProviderLatencies } from '../test/harness/voice-call-harness.js';
+import { formatMarkdownTable, medianDifferenceCI, ms, summarize, type Summary } from '../simulation/harness/metrics.js';
+import type { MeasuredTurn, ProviderLatencies } from '../simulation/harness/voice-call-harness.js';
 import type { AudioRun } from './bench-audio.js';
 import { COMPARISONS, SLOW_LETTA_STEP_MS, VARIANTS, type Comparison, type VariantName } from './bench-variants.js';
 
@@ -81,7 +81,7 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
     'real `AgentSession` built with the worker\'s own wiring (`loadConfig` → `createWorkerServices` → `createAgentSession`',
     '→ `prepareVoiceCall`), real silero VAD, real Deepgram / Cartesia plugins and OpenAI / Letta SDKs, against local',
     'stand-ins that speak each provider\'s wire protocol with injected latencies. Caller speech is espeak-ng',
-    '(`apt-get install -y espeak-ng sox`). Harness: `test/harness/voice-call-harness.ts`.',
+    '(`apt-get install -y espeak-ng sox`). Harness: `simulation/harness/voice-call-harness.ts`.',
     '',
   );
   lines.push('**Reproduce:** `npm run bench:voice` (this section) or `npm run bench` (voice, then the memory benchmark).', '');

@@ -10,8 +10,8 @@ import { secretsOf } from '../src/config.js';
 import { redactingLogger } from '../src/logging.js';
 import { createFrameworkLlm } from '../src/pipeline.js';
 import { createWorkerServices } from '../src/services.js';
-import { BlockingLettaAgent, createStockAgent, createStockLlm } from '../test/harness/baselines.js';
-import { REALISTIC_LATENCIES, harnessConfig, startProviders } from '../test/harness/voice-call-harness.js';
+import { BlockingLettaAgent, createStockAgent, createStockLlm } from '../simulation/harness/baselines.js';
+import { REALISTIC_LATENCIES, harnessConfig, startProviders } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY, VARIANTS, type VariantName } from './bench-variants.js';
 
 /** Records when each text chunk reaches the session's transcription output (same shape as the framework's). */

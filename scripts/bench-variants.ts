@@ -1,6 +1,6 @@
 // What the voice benchmarks compare. Every variant runs with the same injected provider latencies
 // (REALISTIC_LATENCIES) unless the comparison is about a provider's behaviour (Letta buffering, Letta slow/down).
-import type { VoiceCallHarnessOptions } from '../test/harness/voice-call-harness.js';
+import type { VoiceCallHarnessOptions } from '../simulation/harness/voice-call-harness.js';
 
 export type VariantName =
   | 'hybrid'

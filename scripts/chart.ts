@@ -2,7 +2,7 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import type { TurnTimeline } from '../test/harness/metrics.js';
+import type { TurnTimeline } from '../simulation/harness/metrics.js';
 
 /** Stage colours by who is responsible for the time. */
 const KINDS = {

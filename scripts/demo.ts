@@ -4,10 +4,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { espeakAvailable } from '../test/harness/espeak.js';
-import { formatTable, ms } from '../test/harness/metrics.js';
-import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from '../test/harness/voice-call-harness.js';
-import type { ChatRequestBody } from '../test/servers/openai-server.js';
+import { espeakAvailable } from '../simulation/harness/espeak.js';
+import { formatTable, ms } from '../simulation/harness/metrics.js';
+import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
+import type { ChatRequestBody } from '../simulation/stand-ins/openai-server.js';
 import { renderWaterfallSvg } from './chart.js';
 
 /** The caller's lines: the first relies on seeded core memory, the last on what line two taught Letta. */

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import wavefile from 'wavefile';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CallerAudioInput, RecordingAudioOutput } from './audio-io.js';
-import { synthesize } from './espeak.js';
-import { pcmToFrames } from './frames.js';
-import { rms } from './pcm.js';
-import { CallRecorder } from './recorder.js';
+import { CallerAudioInput, RecordingAudioOutput } from '../../simulation/harness/audio-io.js';
+import { synthesize } from '../../simulation/harness/espeak.js';
+import { pcmToFrames } from '../../simulation/harness/frames.js';
+import { rms } from '../../simulation/harness/pcm.js';
+import { CallRecorder } from '../../simulation/harness/recorder.js';
 
 const RATE = 24000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,8 +2,8 @@
 // marked interrupted and hold only what the caller actually heard, not the whole generated reply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INTERRUPTED_NOTE } from '../../src/memory/transcript.js';
-import { synthesize } from './espeak.js';
-import { startVoiceCallHarness, type VoiceCallHarness } from './voice-call-harness.js';
+import { synthesize } from '../../simulation/harness/espeak.js';
+import { startVoiceCallHarness, type VoiceCallHarness } from '../../simulation/harness/voice-call-harness.js';
 import { waitFor } from '../support/wait-for.js';
 
 const QUESTION = 'Tell me everything about sailing, please.';

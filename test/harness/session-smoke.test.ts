@@ -10,11 +10,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CartesiaServer } from '../servers/cartesia-server.js';
-import { DeepgramServer } from '../servers/deepgram-server.js';
-import { CallerAudioInput, RecordingAudioOutput } from './audio-io.js';
-import { synthesize } from './espeak.js';
-import { CallRecorder } from './recorder.js';
+import { CartesiaServer } from '../../simulation/stand-ins/cartesia-server.js';
+import { DeepgramServer } from '../../simulation/stand-ins/deepgram-server.js';
+import { CallerAudioInput, RecordingAudioOutput } from '../../simulation/harness/audio-io.js';
+import { synthesize } from '../../simulation/harness/espeak.js';
+import { CallRecorder } from '../../simulation/harness/recorder.js';
 
 const RATE = 24000;
 let dg: DeepgramServer;

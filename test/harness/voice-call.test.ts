@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from './voice-call-harness.js';
+import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from '../../simulation/harness/voice-call-harness.js';
 
 const LINES = ['Hi there, do you remember my name?', 'What should I pack for a cold morning on the water?'];
 /** Room on top of the injected latencies for a loaded two-core machine. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectDataDir } from '../../src/memory/journal/inspect-data-dir.js';
-import { startLettaServer, type LettaServer } from '../servers/letta-server.js';
+import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 
 type WorkerEvent = { event: string; turns?: Array<{ agentId: string; id: string; otid: string }>; written?: number; unwritten?: number };
 

@@ -8,7 +8,7 @@ import { MemoryQueue } from '../../src/memory/memory-queue.js';
 import type { MemoryQueueOptions } from '../../src/memory/options.js';
 import { formatTurnTranscript } from '../../src/memory/transcript.js';
 import type { PendingTurn } from '../../src/memory/turn.js';
-import { startLettaServer, type LettaServer } from '../servers/letta-server.js';
+import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 import { turnInput } from './fake-turn-writer.js';
 
 let server: LettaServer;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryQueue } from '../../src/memory/memory-queue.js';
 import { startOrphanSweeper, type OrphanSweeper } from '../../src/memory/orphan-sweeper.js';
 import { silentLogger } from '../../src/memory/logger.js';
-import { startLettaServer, type LettaServer } from '../servers/letta-server.js';
+import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 import { turnInput } from './fake-turn-writer.js';
 
 let server: LettaServer;

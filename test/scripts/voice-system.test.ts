@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLiveKitServer, type LiveKitServer } from '../servers/livekit-server.js';
+import { startLiveKitServer, type LiveKitServer } from '../../simulation/stand-ins/livekit-server.js';
 import { closedLoopbackPort } from '../web/helpers.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -3,7 +3,7 @@ import { DEFAULT_HUMAN, DEFAULT_PERSONA, resolveLettaAgent } from '../../src/let
 import { createLettaClient } from '../../src/letta/client.js';
 import { LettaAccessError } from '../../src/letta/errors.js';
 import type { Config } from '../../src/config.js';
-import { startLettaServer, type LettaServer } from '../servers/letta-server.js';
+import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 
 let server: LettaServer | undefined;
 afterEach(async () => {

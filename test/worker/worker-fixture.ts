@@ -9,8 +9,8 @@ import { redactingLogger } from '../../src/logging.js';
 import { createFrameworkLlm } from '../../src/pipeline.js';
 import { createWorkerServices, type WorkerServices } from '../../src/services.js';
 import type { MemoryQueueOptions } from '../../src/memory/options.js';
-import { startLettaServer, type LettaServer, type LettaServerOptions } from '../servers/letta-server.js';
-import { startOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from '../servers/openai-server.js';
+import { startLettaServer, type LettaServer, type LettaServerOptions } from '../../simulation/stand-ins/letta-server.js';
+import { startOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from '../../simulation/stand-ins/openai-server.js';
 
 initializeLogger({ pretty: false, level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 

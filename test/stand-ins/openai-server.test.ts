@@ -6,7 +6,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, AuthenticationEr
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startOpenAIServer, tokenize, type OpenAIServer } from './openai-server.js';
+import { startOpenAIServer, tokenize, type OpenAIServer } from '../../simulation/stand-ins/openai-server.js';
 
 const API_KEY = 'sk-test-local';
 

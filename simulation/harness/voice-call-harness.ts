@@ -5,7 +5,7 @@
 //     → cartesia plugin → local Cartesia → RecordingAudioOutput (real-time playout) → WAV
 //
 // The session is built exactly as src/main.ts builds it (loadConfig → createWorkerServices → createAgentSession →
-// prepareVoiceCall); only the providers' addresses point at the local servers in test/servers/. Provider
+// prepareVoiceCall); only the providers' addresses point at the local servers in simulation/stand-ins/. Provider
 // latencies are injected there, and every timestamp (harness, servers, session events) is performance.now() in
 // this process, so one turn's waterfall can be read off a single clock.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,10 +22,10 @@ import { loadConfig, secretsOf, type Config } from '../../src/config.js';
 import { redactingLogger } from '../../src/logging.js';
 import { createAgentSession, createStt, createTts } from '../../src/pipeline.js';
 import { createWorkerServices, type WorkerServices } from '../../src/services.js';
-import { CartesiaServer, type CartesiaRequestRecord } from '../servers/cartesia-server.js';
-import { DeepgramServer } from '../servers/deepgram-server.js';
-import { startLettaServer, type LettaServer, type SeedBlock } from '../servers/letta-server.js';
-import { startOpenAIServer, type ChatRequestBody, type OpenAIServer } from '../servers/openai-server.js';
+import { CartesiaServer, type CartesiaRequestRecord } from '../stand-ins/cartesia-server.js';
+import { DeepgramServer } from '../stand-ins/deepgram-server.js';
+import { startLettaServer, type LettaServer, type SeedBlock } from '../stand-ins/letta-server.js';
+import { startOpenAIServer, type ChatRequestBody, type OpenAIServer } from '../stand-ins/openai-server.js';
 import { CallerAudioInput, RecordingAudioOutput, type AgentSegmentRecord } from './audio-io.js';
 import { BlockingLettaAgent, createStockAgent, createStockLlm } from './baselines.js';
 import { synthesize } from './espeak.js';

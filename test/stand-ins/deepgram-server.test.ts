@@ -6,9 +6,9 @@ import * as deepgram from '@livekit/agents-plugin-deepgram';
 import type { AudioFrame } from '@livekit/rtc-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { synthesize, type SpeechAudio } from '../harness/espeak.js';
-import { pcmToFrames, silenceFrames } from '../harness/frames.js';
-import { DeepgramServer } from './deepgram-server.js';
+import { synthesize, type SpeechAudio } from '../../simulation/harness/espeak.js';
+import { pcmToFrames, silenceFrames } from '../../simulation/harness/frames.js';
+import { DeepgramServer } from '../../simulation/stand-ins/deepgram-server.js';
 
 const RATE = 16000;
 const { SpeechEventType } = sttNs;

@@ -14,7 +14,7 @@ import type { LettaStreamingResponse } from '@letta-ai/letta-client/resources/ag
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startLettaServer, type LettaServer } from './letta-server.js';
+import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 
 const API_KEY = 'letta-test-key';
 

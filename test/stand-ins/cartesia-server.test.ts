@@ -3,9 +3,9 @@ import { initializeLogger, tts as ttsNs } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { synthesize } from '../harness/espeak.js';
-import { makeSelfSignedCert, trustInGlobalHttpsAgent } from '../harness/tls.js';
-import { CartesiaServer } from './cartesia-server.js';
+import { synthesize } from '../../simulation/harness/espeak.js';
+import { makeSelfSignedCert, trustInGlobalHttpsAgent } from '../../simulation/harness/tls.js';
+import { CartesiaServer } from '../../simulation/stand-ins/cartesia-server.js';
 
 const RATE = 24000;
 
