@@ -1,3 +1,5 @@
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import path from 'node:path';
 import dotenv from 'dotenv';
 import { z } from 'zod';
 import { AGENT_NAME_PATTERN, DEFAULT_AGENT_NAME } from './agent-name.js';
@@ -60,6 +62,25 @@ const positiveInt = (fallback: number) =>
       .transform(Number)
       .refine((n) => n > 0, 'must be greater than 0'),
   );
+/**
+ * Node timers overflow past 2^31-1 ms and then fire at once, so every duration has a ceiling well below that;
+ * counts have one too, so a typo cannot ask for a million parallel requests.
+ */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const boundedInt = (fallback: number, min: number, max: number, unit: 'ms' | '') => {
+  if (max > MAX_TIMER_MS) throw new Error(`bound ${max} exceeds the Node timer limit`);
+  const message = `must be a whole number from ${min} to ${max}${unit === '' ? '' : ` ${unit}`}`;
+  return z.preprocess(
+    (v) => (v === undefined || v === '' ? String(fallback) : v),
+    z
+      .string()
+      .trim()
+      .refine((v) => /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max, message)
+      .transform(Number),
+  );
+};
+const durationMs = (fallback: number, max: number, min = 1) => boundedInt(fallback, min, max, 'ms');
+const count = (fallback: number, max: number) => boundedInt(fallback, 1, max, '');
 
 const envSchema = z.object({
   LIVEKIT_URL: optionalUrl(['ws:', 'wss:', 'http:', 'https:']),
@@ -67,6 +88,15 @@ const envSchema = z.object({
   LIVEKIT_API_SECRET: optionalText,
   AGENT_NAME: z.string().trim().regex(AGENT_NAME_PATTERN, 'must be 1-64 letters, digits, _ . - starting with a letter or digit').default(DEFAULT_AGENT_NAME),
   WORKER_HTTP_PORT: z.preprocess((v) => (v === undefined || v === '' ? '8081' : v), z.string().regex(/^\d+$/, 'must be a port number').transform(Number).refine((n) => n < 65536, 'must be a port number')),
+  WORKER_LOAD_THRESHOLD: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .trim()
+      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a number from 0 to 1 (a fraction of the CPU)')
+      .transform(Number)
+      .optional(),
+  ),
 
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: url(httpUrl).default(OFFICIAL_OPENAI_URL),
@@ -90,20 +120,24 @@ const envSchema = z.object({
   LETTA_AGENT_NAME: z.string().trim().min(1).default('Agent_66'),
   LETTA_MODEL: z.string().trim().min(1).default('openai/gpt-4o-mini'),
   LETTA_EMBEDDING: optionalText,
-  LETTA_TIMEOUT_MS: positiveInt(15_000),
+  LETTA_TIMEOUT_MS: durationMs(15_000, 600_000),
+  FAST_PATH_FIRST_WORD_TIMEOUT_MS: durationMs(1_500, 60_000, 100),
+  LETTA_FIRST_WORD_TIMEOUT_MS: durationMs(8_000, 120_000, 100),
+  REPLY_STALL_TIMEOUT_MS: durationMs(3_000, 60_000, 100),
+  LETTA_CANCEL_WAIT_MS: durationMs(3_000, 60_000),
 
   USE_HYBRID_STREAMING: boolFlag(true),
   PREEMPTIVE_GENERATION: boolFlag(true),
   TURN_DETECTION: z.enum(['vad', 'stt'], { message: 'must be vad or stt' }).default('vad'),
-  ENDPOINTING_MIN_DELAY_MS: positiveInt(400),
+  ENDPOINTING_MIN_DELAY_MS: durationMs(400, 10_000),
   AGENT_INSTRUCTIONS: optionalText,
   GREETING: z.string().trim().default('Greet the user warmly and briefly, using what you remember about them.'),
 
   MEMORY_DATA_DIR: z.string().trim().min(1).default('./data'),
   MEMORY_WRITE_STRATEGY: z.enum(['agent', 'archival'], { message: 'must be agent or archival' }).default('agent'),
-  MEMORY_BATCH_MAX: positiveInt(8),
-  MEMORY_MAX_CONCURRENCY: positiveInt(4),
-  MEMORY_DRAIN_DEADLINE_MS: positiveInt(10_000),
+  MEMORY_BATCH_MAX: count(8, 100),
+  MEMORY_MAX_CONCURRENCY: count(4, 64),
+  MEMORY_DRAIN_DEADLINE_MS: durationMs(10_000, 600_000),
 
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { message: 'must be one of trace, debug, info, warn, error, fatal' }).default('info'),
 });
@@ -120,11 +154,21 @@ export type TtsConfig =
   | { provider: 'openai'; apiKey: string; baseURL: string; model: string; voice: string };
 
 export interface Config {
-  livekit: { url?: string; apiKey?: string; apiSecret?: string; agentName: string; workerHttpPort: number };
+  livekit: {
+    url?: string;
+    apiKey?: string;
+    apiSecret?: string;
+    agentName: string;
+    workerHttpPort: number;
+    /** CPU load (0-1) at which the worker tells LiveKit it is full; undefined = the framework's default for the mode. */
+    loadThreshold?: number;
+  };
   openai: { apiKey: string; baseURL: string; model: string };
   tts: TtsConfig;
   deepgram: { apiKey: string; baseUrl?: string; model: string };
   letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
+  /** Reply-path bounds: first speakable text per source, silence once text started, wait for an abandoned Letta run. */
+  replies: { fastPathFirstWordMs: number; lettaFirstWordMs: number; stallMs: number; lettaCancelWaitMs: number };
   hybridStreaming: boolean;
   preemptiveGeneration: boolean;
   turnDetection: 'vad' | 'stt';
@@ -145,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const parsed = envSchema.safeParse(env);
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   problems.push(...missingProblems(env, options));
+  if (parsed.success) problems.push(...dataDirProblems(parsed.data.MEMORY_DATA_DIR));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }
@@ -167,11 +212,42 @@ function missingProblems(env: NodeJS.ProcessEnv, { requireLiveKit = true }: Load
   return problems;
 }
 
+/**
+ * The journal must be writable before the first call, not discovered broken at the first turn. Checked without
+ * side effects: an existing directory must be writable; a missing one must be creatable under its nearest existing
+ * ancestor (which the journal then creates). The path itself appears in the message; it is not a secret.
+ */
+function dataDirProblems(dataDir: string): string[] {
+  const problem = (why: string) => [`MEMORY_DATA_DIR: ${why} (${dataDir})`];
+  let dir = path.resolve(dataDir);
+  let missing = false;
+  for (;;) {
+    try {
+      if (!statSync(dir).isDirectory()) return problem(missing ? `cannot be created: ${dir} is not a directory` : 'is not a directory');
+      break;
+    } catch {
+      const parent = path.dirname(dir);
+      if (parent === dir) return problem('has no existing parent directory');
+      dir = parent;
+      missing = true;
+    }
+  }
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+  } catch {
+    return problem(missing ? `cannot be created: ${dir} is not writable` : 'is not writable');
+  }
+  return [];
+}
+
 function toConfig(env: Env): Config {
   // Local OpenAI-compatible servers (Ollama, vLLM) ignore the key but the SDK insists on one.
   const openaiKey = env.OPENAI_API_KEY ?? 'not-needed';
   return {
-    livekit: { url: env.LIVEKIT_URL, apiKey: env.LIVEKIT_API_KEY, apiSecret: env.LIVEKIT_API_SECRET, agentName: env.AGENT_NAME, workerHttpPort: env.WORKER_HTTP_PORT },
+    livekit: { url: env.LIVEKIT_URL, apiKey: env.LIVEKIT_API_KEY, apiSecret: env.LIVEKIT_API_SECRET, agentName: env.AGENT_NAME,
+      workerHttpPort: env.WORKER_HTTP_PORT,
+      loadThreshold: env.WORKER_LOAD_THRESHOLD,
+    },
     openai: { apiKey: openaiKey, baseURL: env.OPENAI_BASE_URL, model: env.VOICE_MODEL },
     tts: env.CARTESIA_API_KEY
       ? { provider: 'cartesia', apiKey: env.CARTESIA_API_KEY, voice: env.CARTESIA_VOICE, model: env.CARTESIA_MODEL, baseUrl: env.CARTESIA_BASE_URL }
@@ -191,6 +267,12 @@ function toConfig(env: Env): Config {
       model: env.LETTA_MODEL,
       embedding: env.LETTA_EMBEDDING,
       timeoutMs: env.LETTA_TIMEOUT_MS,
+    },
+    replies: {
+      fastPathFirstWordMs: env.FAST_PATH_FIRST_WORD_TIMEOUT_MS,
+      lettaFirstWordMs: env.LETTA_FIRST_WORD_TIMEOUT_MS,
+      stallMs: env.REPLY_STALL_TIMEOUT_MS,
+      lettaCancelWaitMs: env.LETTA_CANCEL_WAIT_MS,
     },
     hybridStreaming: env.USE_HYBRID_STREAMING,
     preemptiveGeneration: env.PREEMPTIVE_GENERATION,

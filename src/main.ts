@@ -11,6 +11,7 @@ import { MemoryQueue } from './memory/memory-queue.js';
 import { startOrphanSweeper } from './memory/orphan-sweeper.js';
 import { createWorkerServices, memoryQueueOptions, type WorkerServices } from './services.js';
 import { publishTurnMetrics, setAgentMode } from './telemetry/turn-publisher.js';
+import { frameworkLoadThreshold, isProductionCommand, watchLoad } from './worker-load.js';
 
 let services: Promise<WorkerServices> | undefined;
 
@@ -60,15 +61,20 @@ function runWorker(): void {
     }
     throw err;
   }
-  cli.runApp(
-    new ServerOptions({
-      agent: fileURLToPath(import.meta.url),
-      agentName: config.livekit.agentName,
-      port: config.livekit.workerHttpPort,
-    }),
-  );
-  // Delivers turns that finished calls (separate job processes) left in their journal slots.
   const logger = redactingLogger(secretsOf(config));
+  const base = {
+    agent: fileURLToPath(import.meta.url),
+    agentName: config.livekit.agentName,
+    port: config.livekit.workerHttpPort,
+  };
+  // A worker that marks itself full gets no jobs from LiveKit: say so as a warning instead of a silent stall.
+  const loadLimit = watchLoad({
+    threshold: config.livekit.loadThreshold ?? frameworkLoadThreshold(isProductionCommand(process.argv)),
+    measure: new ServerOptions(base).loadFunc,
+    logger,
+  });
+  cli.runApp(new ServerOptions({ ...base, ...loadLimit }));
+  // Delivers turns that finished calls (separate job processes) left in their journal slots.
   startOrphanSweeper({
     dataDir: config.memory.dataDir,
     openQueue: () => MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger }),
