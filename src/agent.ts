@@ -1,5 +1,6 @@
 import { ReadableStream } from 'node:stream/web';
 import { voice, type llm } from '@livekit/agents';
+import { isBlankUtterance } from './replies/blank-turn.js';
 import { generateReply, type ReplyDependencies, type ReplyMode, type ReplyTiming } from './replies/reply-generator.js';
 
 export const DEFAULT_INSTRUCTIONS = [
@@ -31,6 +32,14 @@ export class LettaVoiceAgent extends voice.Agent {
     this.mode = options.mode;
     this.replies = options.replies;
     this.onReply = options.onReply;
+  }
+
+  /**
+   * A blank turn (whitespace, lone punctuation from STT) gets no reply: the framework then neither adds the user
+   * message to the conversation nor calls the LLM node, so nothing reaches Letta or the memory queue.
+   */
+  override async onUserTurnCompleted(_chatCtx: llm.ChatContext, newMessage: llm.ChatMessage): Promise<void> {
+    if (isBlankUtterance(newMessage.textContent ?? '')) throw new voice.StopResponse();
   }
 
   override async llmNode(chatCtx: llm.ChatContext): Promise<ReadableStream<string>> {

@@ -1,7 +1,8 @@
 import { voice, type llm } from '@livekit/agents';
 import type { MemoryQueue } from '../memory/memory-queue.js';
 import type { QueueStats } from '../memory/queue-stats.js';
-import type { ReplyMode, ReplySource, ReplyTiming } from '../replies/reply-generator.js';
+import { isBlankUtterance } from '../replies/blank-turn.js';
+import type { ReplyEnd, ReplyMode, ReplySource, ReplyTiming } from '../replies/reply-generator.js';
 import type { TurnMetrics } from '../telemetry/turn-publisher.js';
 
 export interface TurnLogger {
@@ -19,6 +20,10 @@ export interface TurnReport extends TurnMetrics {
   ttsTtfbMs: number | null;
   e2eLatencyMs: number | null;
   interrupted: boolean;
+  /** complete, interrupted (by the caller), stalled (the source went silent) or cut (by the source). */
+  replyEnd: ReplyEnd;
+  /** Why a stalled or cut reply ended, e.g. "finish_reason length". */
+  replyEndReason: string | null;
   fallbacks: string[];
   memoryWritten: 'queued' | 'by_letta' | 'waiting_for_letta' | 'skipped';
   queueDepth: number;
@@ -93,6 +98,12 @@ export class TurnRecorder {
     const memoryWritten = this.handOver(reply, userText, assistant, user);
     const report = this.report(reply, assistant, user, memoryWritten);
     this.options.logger.info({ ...report, sessionId: this.options.sessionId }, 'turn complete');
+    if (report.replyEnd === 'stalled' || report.replyEnd === 'cut') {
+      this.options.logger.warn(
+        { turn: report.turn, source: report.source, replyEnd: report.replyEnd, reason: report.replyEndReason, sessionId: this.options.sessionId },
+        `reply ${report.replyEnd}: the caller heard only part of it`,
+      );
+    }
     this.options.onTurn?.(report);
   }
 
@@ -102,9 +113,9 @@ export class TurnRecorder {
     assistant: llm.ChatMessage,
     user: llm.ChatMessage | undefined,
   ): TurnReport['memoryWritten'] {
-    // A greeting carries nothing the user said. A turn Letta answered is stored by Letta, unless the user cut the
+    // A greeting (or a blank turn) carries nothing the user said. A turn Letta answered is stored by Letta, unless the user cut the
     // reply off: Letta then holds the whole reply, so it is told what was actually heard.
-    if (!userText) return 'skipped';
+    if (isBlankUtterance(userText)) return 'skipped';
     if (reply?.source === 'letta' && !assistant.interrupted) return 'by_letta';
     const turn = {
       sessionId: this.options.sessionId,
@@ -142,6 +153,8 @@ export class TurnRecorder {
       ttsTtfbMs: secondsToMs(assistant.metrics.ttsNodeTtfb),
       e2eLatencyMs: secondsToMs(assistant.metrics.e2eLatency),
       interrupted: assistant.interrupted,
+      replyEnd: assistant.interrupted ? 'interrupted' : (reply?.end ?? 'complete'),
+      replyEndReason: reply?.endReason ?? null,
       fallbacks: reply?.failures ?? [],
       memoryWritten,
       queueDepth: stats.depth,

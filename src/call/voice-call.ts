@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { voice } from '@livekit/agents';
 import { LettaVoiceAgent } from '../agent.js';
+import { LettaRunStopper } from '../replies/letta-runs.js';
 import type { WorkerServices } from '../services.js';
 import { TurnRecorder, type TurnReport } from './turn-recorder.js';
 
@@ -35,6 +36,7 @@ export async function prepareVoiceCall(services: WorkerServices, session: voice.
     logger,
     onTurn: options.onTurn,
   });
+  const runs = new LettaRunStopper({ client: services.letta, waitMs: config.replies.lettaCancelWaitMs, logger });
   const agent = new LettaVoiceAgent({
     instructions: config.instructions,
     mode,
@@ -42,11 +44,13 @@ export async function prepareVoiceCall(services: WorkerServices, session: voice.
     replies: {
       chat: { client: services.chat, model: config.openai.model },
       memory: () => memory.blocks,
+      deadlines: config.replies,
       letta: {
         client: services.letta,
         baseURL: config.letta.baseURL,
         agentId: () => memory.agentId,
         acquireAgent: (agentId) => holdAgent(services, agentId),
+        stopRun: (agentId, runId) => runs.stop(agentId, runId),
       },
     },
   });

@@ -3,6 +3,7 @@ import type { ChatCompletionMessageParam } from 'openai/resources/chat/completio
 import type { llm } from '@livekit/agents';
 import type { Config } from '../config.js';
 import { renderMemoryBlocks, type MemoryBlock } from '../letta/memory-blocks.js';
+import type { StreamEnd } from '../replies/source-stream.js';
 
 /**
  * One client per process: the SDK keeps HTTP connections alive across requests, so each turn skips the
@@ -38,16 +39,26 @@ export function buildChatMessages(chatCtx: llm.ChatContext, memory: readonly Mem
   return messages;
 }
 
-/** Streams reply text as the model produces it, so TTS can start on the first sentence. */
+/**
+ * Streams reply text as the model produces it, so TTS can start on the first sentence. Returns how the stream
+ * ended: only `finish_reason: "stop"` is a complete reply; `length` and `content_filter` cut it, and a stream that
+ * ends without any finish_reason was cut on the way (the SDK ends its iteration quietly when the body just stops).
+ */
 export async function* streamChatReply(
   client: OpenAI,
   model: string,
   messages: ChatCompletionMessageParam[],
   signal: AbortSignal,
-): AsyncGenerator<string> {
+): AsyncGenerator<string, StreamEnd> {
   const stream = await client.chat.completions.create({ model, messages, stream: true }, { signal });
+  let finishReason: string | undefined;
   for await (const chunk of stream) {
-    const delta = chunk.choices[0]?.delta?.content;
+    const choice = chunk.choices[0];
+    const delta = choice?.delta?.content;
     if (delta) yield delta;
+    if (choice?.finish_reason) finishReason = choice.finish_reason;
   }
+  if (signal.aborted) return { complete: false, reason: 'aborted' };
+  if (finishReason === undefined) return { complete: false, reason: 'stream ended without finish_reason' };
+  return finishReason === 'stop' ? { complete: true } : { complete: false, reason: `finish_reason ${finishReason}` };
 }
