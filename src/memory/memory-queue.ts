@@ -2,15 +2,17 @@ import type Letta from '@letta-ai/letta-client';
 import { AgentLane } from './agent-lane.js';
 import { backoffDelayMs } from './backoff.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import type { JournalFs } from './journal/journal-fs.js';
 import { JournalTurnStore } from './journal/journal-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { Listeners } from './listeners.js';
 import { LettaTurnWriter } from './letta-turn-writer.js';
 import { silentLogger, type MemoryLogger } from './logger.js';
-import { MEMORY_DEFAULTS, resolveTuning, type MemoryQueueOptions, type QueueTuning } from './options.js';
+import { deadLetterRetentionMs, MEMORY_DEFAULTS, resolveTuning, type MemoryQueueOptions, type QueueTuning } from './options.js';
 import type { QueueStats } from './queue-stats.js';
 import { InMemoryTurnStore, type RequeueSelection, type TurnStore } from './turn-store.js';
 import { asTurnWriteError, type TurnWriteError, type TurnWriter } from './turn-writer.js';
+import { bySpokenTime, mergeBySpokenTime } from './spoken-order.js';
 import { WakeTimer } from './wake-timer.js';
 import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingTurn, type TurnInput } from './turn.js';
 
@@ -27,9 +29,19 @@ export type MemoryQueueDeps = {
   logger?: MemoryLogger;
   now?: () => number;
   random?: () => number;
+  /** The journal's file-system layer (tests inject short writes and ENOSPC). */
+  journalFs?: JournalFs;
 };
 
 export type CloseResult = { written: number; pending: PendingTurn[] };
+
+/** The journal could not take the turn and the in-memory overflow (unjournaledMax) is full. */
+export class MemoryJournalUnavailableError extends Error {
+  constructor(cause: unknown, held: number) {
+    super(`memory journal cannot be written (${(cause as Error)?.message ?? String(cause)}) and ${held} unjournaled turns are already held in memory`, { cause });
+    this.name = 'MemoryJournalUnavailableError';
+  }
+}
 
 export class MemoryQueueClosedError extends Error {
   constructor() {
@@ -53,6 +65,8 @@ export class MemoryQueue {
   private readonly running = new Set<Promise<void>>();
   /** Enqueues whose journal append has not finished; shutdown lets them land first. */
   private readonly appending = new Set<Promise<void>>();
+  /** Turns the journal could not take (disk full): delivered from memory, journaled when space returns. */
+  private readonly unjournaled = new Map<string, PendingTurn>();
   private idleWaiters: Array<() => void> = [];
   private activeRequests = 0;
   private inFlightTurns = 0;
@@ -88,7 +102,9 @@ export class MemoryQueue {
     const store = await JournalTurnStore.open({
       dataDir: options.dataDir,
       compactEvery: options.compactEvery ?? MEMORY_DEFAULTS.compactEvery,
+      deadLetterRetentionMs: deadLetterRetentionMs(options),
       logger: deps.logger ?? silentLogger,
+      ...(deps.journalFs ? { fs: deps.journalFs } : {}),
     });
     try {
       return await MemoryQueue.withStore(store, options, deps);
@@ -106,13 +122,15 @@ export class MemoryQueue {
   static async withStore(store: TurnStore, options: Partial<MemoryQueueOptions>, deps: MemoryQueueDeps): Promise<MemoryQueue> {
     const queue = new MemoryQueue(store, buildWriter(options, deps), resolveTuning(options), deps);
     const recovered = await store.recover();
-    for (const turn of recovered.pending) queue.laneFor(turn.agentId).pending.push(turn);
+    // Turns of several calls (adopted slots) interleave by when they were spoken.
+    for (const turn of [...recovered.pending].sort(bySpokenTime)) queue.laneFor(turn.agentId).pending.push(turn);
     if (recovered.pending.length > 0 || recovered.deadLetters.length > 0) {
       queue.logger.info(
         { pending: recovered.pending.length, deadLetters: recovered.deadLetters.length, agents: queue.lanes.size },
         'memory queue replaying journal',
       );
     }
+    store.watchHandovers?.(() => queue.scheduleHousekeeping());
     queue.startHousekeeping();
     queue.pump();
     return queue;
@@ -129,12 +147,29 @@ export class MemoryQueue {
     this.appending.add(appended);
     try {
       await appended;
+    } catch (error) {
+      this.holdUnjournaled(turn, error);
     } finally {
       this.appending.delete(appended);
     }
     this.laneFor(turn.agentId).pending.push(turn);
     this.pump();
     return { ...turn };
+  }
+
+  /**
+   * A full disk must not cost the turn while Letta can still take it: it is delivered from
+   * memory and journaled once space returns (housekeeping). The bound keeps memory finite;
+   * beyond it the caller is told (loudly) that the turn was not stored.
+   */
+  private holdUnjournaled(turn: PendingTurn, error: unknown): void {
+    const context = { err: error, agentId: turn.agentId, turnId: turn.id, heldInMemory: this.unjournaled.size };
+    if (!this.accepting || this.unjournaled.size >= this.tuning.unjournaledMax) {
+      this.logger.error(context, 'memory journal write failed; turn NOT stored');
+      throw new MemoryJournalUnavailableError(error, this.unjournaled.size);
+    }
+    this.unjournaled.set(turn.id, turn);
+    this.logger.error(context, 'memory journal write failed; turn kept in memory only until the journal takes it');
   }
 
   /**
@@ -202,6 +237,7 @@ export class MemoryQueue {
       failedPermanently: this.counters.failedPermanently,
       pendingByAgent,
       circuit: this.breaker.currentState,
+      unjournaled: this.unjournaled.size,
     };
   }
 
@@ -242,6 +278,13 @@ export class MemoryQueue {
     ]);
     clearTimeout(grace);
     const pending = [...this.lanes.values()].flatMap((lane) => lane.pending.map((turn) => ({ ...turn })));
+    await this.journalHeldTurns();
+    if (this.unjournaled.size > 0) {
+      this.logger.error(
+        { turnIds: [...this.unjournaled.keys()] },
+        'memory queue closing with turns the journal never took (disk full); they are lost when this process exits',
+      );
+    }
     await this.store.close();
     this.resolveIdleWaiters();
     const written = this.counters.written - writtenBefore;
@@ -342,6 +385,7 @@ export class MemoryQueue {
     lane.consecutiveFailures = 0;
     lane.retryAt = 0;
     const turns = lane.settleBatch();
+    for (const turn of turns) this.unjournaled.delete(turn.id);
     const now = this.now();
     this.counters.written += turns.length;
     this.lastWriteLatencyMs = now - startedAt;
@@ -402,6 +446,7 @@ export class MemoryQueue {
     this.counters.failedPermanently += letters.length;
     try {
       await this.store.deadLetter(letters);
+      for (const letter of letters) this.unjournaled.delete(letter.turn.id);
     } catch (error) {
       this.logger.error({ err: error, agentId: lane.agentId }, 'could not store memory dead letter');
     }
@@ -424,11 +469,14 @@ export class MemoryQueue {
   }
 
   private startHousekeeping(): void {
-    if (!this.store.takeRequeueRequests && !this.store.publishStats) return;
-    this.housekeepingTimer = setInterval(() => {
-      this.housekeepingRun = this.housekeepingRun.then(() => this.housekeeping());
-    }, this.tuning.housekeepingIntervalMs);
+    if (!this.store.takeRequeueRequests && !this.store.publishStats && !this.store.adoptOrphans) return;
+    this.housekeepingTimer = setInterval(() => this.scheduleHousekeeping(), this.tuning.housekeepingIntervalMs);
     this.housekeepingTimer.unref();
+  }
+
+  private scheduleHousekeeping(): void {
+    if (!this.accepting) return;
+    this.housekeepingRun = this.housekeepingRun.then(() => this.housekeeping());
   }
 
   private stopHousekeeping(): void {
@@ -438,12 +486,43 @@ export class MemoryQueue {
 
   private async housekeeping(): Promise<void> {
     if (!this.accepting) return;
+    await this.journalHeldTurns();
     try {
+      await this.adoptLeftBehindTurns();
       const requests = (await this.store.takeRequeueRequests?.()) ?? [];
       for (const selection of requests) await this.requeueDeadLetters(selection);
-      await this.store.publishStats?.(this.stats());
     } catch (error) {
       this.logger.warn({ err: error }, 'memory housekeeping failed');
+    }
+    // Separate: status.json needs disk space, the steps above must not wait for it.
+    await this.store.publishStats?.(this.stats()).catch((error: unknown) => this.logger.debug({ err: error }, 'could not publish memory stats'));
+  }
+
+  /** Turns another call left in its slot join this process's lanes, in spoken order. */
+  private async adoptLeftBehindTurns(): Promise<void> {
+    const adopted = (await this.store.adoptOrphans?.()) ?? [];
+    if (adopted.length === 0) return;
+    const byAgent = new Map<string, PendingTurn[]>();
+    for (const turn of adopted) byAgent.set(turn.agentId, [...(byAgent.get(turn.agentId) ?? []), turn]);
+    for (const [agentId, turns] of byAgent) {
+      const lane = this.laneFor(agentId);
+      mergeBySpokenTime(lane.pending, turns, lane.batch?.length ?? 0);
+    }
+    this.logger.info({ turns: adopted.length, agents: byAgent.size }, 'memory queue took over turns another call left behind');
+    this.pump();
+  }
+
+  /** Retries the journal for turns it could not take earlier; stops at the first failure (still no space). */
+  private async journalHeldTurns(): Promise<void> {
+    for (const turn of [...this.unjournaled.values()]) {
+      if (!this.unjournaled.has(turn.id)) continue;
+      try {
+        await this.store.append(turn);
+      } catch {
+        return;
+      }
+      this.unjournaled.delete(turn.id);
+      this.logger.info({ turnId: turn.id, agentId: turn.agentId }, 'memory turn held in memory is now journaled');
     }
   }
 

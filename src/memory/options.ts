@@ -27,8 +27,15 @@ export type MemoryQueueOptions = {
   breakerCooldownMs?: number;
   /** Compact the journal after this many settled (acknowledged or dead-lettered) turns. */
   compactEvery?: number;
-  /** How often a running worker checks for requeue requests and refreshes status.json. */
+  /** How often a running worker checks for requeue requests and left-behind turns, and refreshes status.json. */
   housekeepingIntervalMs?: number;
+  /** Dead letters older than this many days are dropped at a compaction (MEMORY_DEAD_LETTER_RETENTION_DAYS); Infinity keeps them. */
+  deadLetterRetentionDays?: number;
+  /**
+   * Turns kept in memory only, while the journal cannot be written (disk full): they are still
+   * delivered, and journaled once space returns. Beyond this many, enqueue rejects.
+   */
+  unjournaledMax?: number;
 };
 
 export type QueueTuning = {
@@ -39,6 +46,7 @@ export type QueueTuning = {
   backoff: BackoffPolicy;
   breaker: CircuitBreakerOptions;
   housekeepingIntervalMs: number;
+  unjournaledMax: number;
 };
 
 const DEFAULT_SETTLE_AFTER_TIMEOUT_MS = 15_000;
@@ -55,6 +63,8 @@ export const MEMORY_DEFAULTS = {
   breakerCooldownMs: 5_000,
   compactEvery: 1_000,
   housekeepingIntervalMs: 2_000,
+  deadLetterRetentionDays: 30,
+  unjournaledMax: 256,
 } as const satisfies Required<Omit<MemoryQueueOptions, 'requestTimeoutMs' | 'settleAfterTimeoutMs'>>;
 
 export function resolveTuning(options: Partial<MemoryQueueOptions>): QueueTuning {
@@ -74,5 +84,14 @@ export function resolveTuning(options: Partial<MemoryQueueOptions>): QueueTuning
       cooldownMs: positive('breakerCooldownMs', pick('breakerCooldownMs')),
     },
     housekeepingIntervalMs: positive('housekeepingIntervalMs', pick('housekeepingIntervalMs')),
+    unjournaledMax: Math.max(0, Math.floor(pick('unjournaledMax'))),
   };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function deadLetterRetentionMs(options: Partial<MemoryQueueOptions>): number {
+  const days = options.deadLetterRetentionDays ?? MEMORY_DEFAULTS.deadLetterRetentionDays;
+  if (!(days > 0)) throw new RangeError(`memory queue option deadLetterRetentionDays must be > 0 (got ${days})`);
+  return days * DAY_MS;
 }

@@ -21,4 +21,6 @@ export type QueueStats = {
   failedPermanently: number;
   pendingByAgent: Record<string, number>;
   circuit: CircuitState;
+  /** Turns held in memory only because the journal could not be written (disk full); see unjournaledMax. */
+  unjournaled: number;
 };

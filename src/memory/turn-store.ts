@@ -30,6 +30,13 @@ export interface TurnStore {
    * with the release. Without it, exclusion is per process only.
    */
   leaseAgent?(agentId: string, signal?: AbortSignal): Promise<() => Promise<void>>;
+  /**
+   * Takes over the turns other job processes left behind (their slot is no longer owned) and
+   * returns the pending ones, so they are delivered now rather than at the next start.
+   */
+  adoptOrphans?(): Promise<PendingTurn[]>;
+  /** Calls back as soon as another process leaves turns behind (best effort; adoptOrphans is also polled). */
+  watchHandovers?(onHandover: () => void): void;
   /** Lets read-only tools see a running worker's live numbers. */
   publishStats?(stats: QueueStats): Promise<void>;
   close(): Promise<void>;

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DataDirLock, DataDirLockedError, LOCK_FILE } from '../../src/memory/journal/data-dir-lock.js';
+import { DataDirLock, DataDirLockedError, LOCK_FILE, readLockOwner } from '../../src/memory/journal/data-dir-lock.js';
 import { readJournal } from '../../src/memory/journal/journal-reader.js';
 import { JOURNAL_FILE } from '../../src/memory/journal/journal-store.js';
 import { postRequeueRequest } from '../../src/memory/journal/requeue-inbox.js';
@@ -116,10 +116,9 @@ describe('data dir lock and slots', () => {
     await mkdir(slot(), { recursive: true });
     await writeFile(join(slot(), LOCK_FILE), JSON.stringify({ pid: deadPid, host: hostname(), startedAt: 1 }));
     const queue = await openQueue(new FakeTurnWriter());
-    const owner = JSON.parse(await readFile(join(slot(), LOCK_FILE), 'utf8')) as { pid: number };
-    expect(owner.pid).toBe(process.pid);
+    expect((await readLockOwner(slot()))?.pid).toBe(process.pid);
     await queue.close({ deadlineMs: 0 });
-    await expect(stat(join(slot(), LOCK_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(lstat(join(slot(), LOCK_FILE))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(stat(join(slot(1)))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

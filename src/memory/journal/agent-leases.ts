@@ -1,35 +1,101 @@
 import { createHash } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { DataDirLock, DataDirLockedError } from './data-dir-lock.js';
+import { DataDirLock, DataDirLockedError, isOwnerAlive } from './data-dir-lock.js';
+import { nodeJournalFs, type JournalFs } from './journal-fs.js';
 
-const POLL_MS = 15;
+const POLL_MS = 10;
+const TICKET_PREFIX = 'ticket-';
+
+export type LeaseRelease = () => Promise<void>;
 
 /**
  * Cross-process "one request per agent at a time": every job process writing to, or replying
  * through, the same Letta agent takes this file lease first. A lease of a dead process is
  * taken over, so a crash never blocks an agent.
+ *
+ * Fair: a waiter first draws a ticket (a link named by the time it started waiting) and only
+ * the oldest live ticket may take the lock, so a process that releases and asks again queues
+ * behind the processes already waiting (FIFO) instead of winning every race.
+ *
+ * A lease that cannot be created (disk full, inodes exhausted, read-only) must not stop
+ * delivery or a reply: the caller then goes ahead with in-process exclusion only, and
+ * onUnavailable reports it.
  */
 export class AgentLeases {
   private readonly created = new Set<string>();
+  /** Our own tickets; any other ticket naming our pid is a leftover of an aborted wait. */
+  private readonly mine = new Set<string>();
+  private sequence = 0;
 
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly onUnavailable: (agentId: string, error: unknown) => void = () => {},
+    private readonly fs: JournalFs = nodeJournalFs,
+  ) {}
 
-  async acquire(agentId: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+  async acquire(agentId: string, signal?: AbortSignal): Promise<LeaseRelease> {
     const dir = join(this.dir, createHash('sha256').update(agentId).digest('hex').slice(0, 32));
-    if (!this.created.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.created.add(dir);
-    }
-    for (;;) {
-      signal?.throwIfAborted();
-      try {
-        const lock = await DataDirLock.acquire(dir, { durable: false });
-        return () => lock.release();
-      } catch (error) {
-        if (!(error instanceof DataDirLockedError)) throw error;
+    let ticket: string;
+    try {
+      if (!this.created.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.created.add(dir);
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      ticket = await this.drawTicket(dir);
+    } catch (error) {
+      this.onUnavailable(agentId, error);
+      return async () => {};
     }
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        if (await this.isFirstInLine(dir, ticket)) {
+          try {
+            const lock = await DataDirLock.acquire(dir, this.fs);
+            return () => lock.release();
+          } catch (error) {
+            if (!(error instanceof DataDirLockedError)) {
+              this.onUnavailable(agentId, error);
+              return async () => {};
+            }
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+    } finally {
+      this.mine.delete(ticket);
+      await this.fs.unlink(join(dir, ticket)).catch(() => {});
+    }
+  }
+
+  private async drawTicket(dir: string): Promise<string> {
+    // Fixed-width time first, so names sort in the order the waits began.
+    const name = `${TICKET_PREFIX}${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(10, '0')}-${String(this.sequence++).padStart(8, '0')}`;
+    await this.fs.symlink(`${process.pid}:${Date.now()}:${hostname()}`, join(dir, name));
+    this.mine.add(name);
+    return name;
+  }
+
+  /** Tickets of dead processes (and our own abandoned ones) are removed, so they never block the line. */
+  private async isFirstInLine(dir: string, ticket: string): Promise<boolean> {
+    const tickets = (await readdir(dir)).filter((name) => name.startsWith(TICKET_PREFIX)).sort();
+    for (const name of tickets) {
+      if (name === ticket) return true;
+      if (await this.isLive(dir, name)) return false;
+      await this.fs.unlink(join(dir, name)).catch(() => {});
+    }
+    // Our ticket vanished (removed by hand): still allowed to compete.
+    return true;
+  }
+
+  private async isLive(dir: string, name: string): Promise<boolean> {
+    const target = await this.fs.readlink(join(dir, name)).catch(() => undefined);
+    const match = target === undefined ? null : /^(\d+):(\d+):(.+)$/.exec(target);
+    if (!match) return false;
+    const owner = { pid: Number(match[1]), startedAt: Number(match[2]), host: match[3] };
+    if (owner.pid === process.pid && owner.host === hostname()) return this.mine.has(name);
+    return isOwnerAlive(owner);
   }
 }

@@ -1,6 +1,7 @@
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { nodeJournalFs, type JournalFs } from './journal-fs.js';
 
 export const LOCK_FILE = 'worker.lock';
 /** A takeover guard older than this belongs to a process that died mid-takeover. */
@@ -23,58 +24,78 @@ export class DataDirLockedError extends Error {
 }
 
 /**
- * Pid lock file: two live processes appending to one journal would interleave and double-send.
- * The lock is created with its content in one step (link of a finished temp file), so it is
- * never seen half-written. A lock whose process is gone (crash, SIGKILL) is taken over, by one
- * process at a time (a takeover guard), so two starters cannot both replace it.
+ * Pid lock: two live processes appending to one journal would interleave and double-send.
+ * The lock is a symbolic link whose target names the owner (`pid:startedAt:host`): creating it
+ * is atomic and exclusive, it is never seen half-written, and a short link lives in the inode,
+ * so it can still be created when the disk is full (a lock that cannot be created would stop
+ * delivery). A lock whose process is gone (crash, SIGKILL) is taken over, by one process at a
+ * time (a takeover guard), so two starters cannot both replace it.
  */
 export class DataDirLock {
   private constructor(
     private readonly path: string,
-    private readonly content: string,
+    private readonly target: string,
+    private readonly fs: JournalFs,
   ) {}
 
-  /** durable=false skips the fsyncs, for short-lived locks whose loss in a crash is harmless. */
-  static async acquire(dir: string, { durable = true }: { durable?: boolean } = {}): Promise<DataDirLock> {
+  static async acquire(dir: string, fs: JournalFs = nodeJournalFs): Promise<DataDirLock> {
     const path = join(dir, LOCK_FILE);
-    const content = JSON.stringify({ pid: process.pid, host: hostname(), startedAt: Date.now() } satisfies LockOwner);
-    const createExclusive = (target: string) => createExclusiveFile(target, content, durable);
+    const target = formatOwner({ pid: process.pid, host: hostname(), startedAt: Date.now() });
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (await createExclusive(path)) return new DataDirLock(path, content);
+      if (await createExclusive(fs, path, target)) return new DataDirLock(path, target, fs);
       const guard = `${path}.takeover`;
-      if (!(await createExclusive(guard))) {
-        if (!(await isOlderThan(guard, TAKEOVER_EXPIRY_MS))) throw new DataDirLockedError(dir, await readLockOwner(dir));
-        await removeIfPresent(guard);
+      if (!(await createExclusive(fs, guard, target))) {
+        if (!(await isOlderThan(guard, TAKEOVER_EXPIRY_MS))) throw new DataDirLockedError(dir, await readLockOwner(dir, fs));
+        await removeIfPresent(fs, guard);
         continue;
       }
       try {
-        const existing = await readFile(path, 'utf8').catch(() => undefined);
+        const existing = await readOwnerText(fs, path);
         // Released meanwhile: compete for it normally instead of overwriting a fresh lock.
         if (existing === undefined) continue;
         const owner = parseOwner(existing);
         if (owner && isOwnerAlive(owner)) throw new DataDirLockedError(dir, owner);
-        // Only the dead owner could remove this file, and the guard keeps other takers out.
-        await rename(await writeTemp(path, content, durable), path);
-        return new DataDirLock(path, content);
+        // Only the dead owner could remove this lock, and the guard keeps other takers out.
+        const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+        await fs.symlink(target, tmp);
+        await fs.rename(tmp, path);
+        return new DataDirLock(path, target, fs);
       } finally {
-        await removeIfPresent(guard);
+        await removeIfPresent(fs, guard);
       }
     }
-    throw new DataDirLockedError(dir, await readLockOwner(dir));
+    throw new DataDirLockedError(dir, await readLockOwner(dir, fs));
   }
 
   /** Removes the lock only if it is still ours. */
   async release(): Promise<void> {
-    const current = await readFile(this.path, 'utf8').catch(() => undefined);
-    if (current === this.content) await removeIfPresent(this.path);
+    if ((await readOwnerText(this.fs, this.path)) === this.target) await removeIfPresent(this.fs, this.path);
   }
 }
 
-export async function readLockOwner(dir: string): Promise<LockOwner | undefined> {
-  return parseOwner(await readFile(join(dir, LOCK_FILE), 'utf8').catch(() => ''));
+export async function readLockOwner(dir: string, fs: JournalFs = nodeJournalFs): Promise<LockOwner | undefined> {
+  return parseOwner((await readOwnerText(fs, join(dir, LOCK_FILE))) ?? '');
+}
+
+function formatOwner(owner: LockOwner): string {
+  return `${owner.pid}:${owner.startedAt}:${owner.host}`;
+}
+
+/** The link target; a regular file (the JSON lock of earlier versions) is read as text. */
+async function readOwnerText(fs: JournalFs, path: string): Promise<string | undefined> {
+  try {
+    return await fs.readlink(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'EINVAL') throw error;
+  }
+  return readFile(path, 'utf8').catch(() => undefined);
 }
 
 function parseOwner(text: string): LockOwner | undefined {
+  const match = /^(\d+):(\d+):(.+)$/.exec(text);
+  if (match) return { pid: Number(match[1]), startedAt: Number(match[2]), host: match[3] };
   try {
     const parsed = JSON.parse(text) as Partial<LockOwner>;
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined;
@@ -95,38 +116,24 @@ export function isOwnerAlive(owner: LockOwner): boolean {
   }
 }
 
-async function createExclusiveFile(path: string, content: string, durable: boolean): Promise<boolean> {
-  const tmp = await writeTemp(path, content, durable);
+async function createExclusive(fs: JournalFs, path: string, target: string): Promise<boolean> {
   try {
-    await link(tmp, path);
+    await fs.symlink(target, path);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
-  } finally {
-    await removeIfPresent(tmp);
   }
-}
-
-async function writeTemp(path: string, content: string, durable: boolean): Promise<string> {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const handle = await open(tmp, 'wx');
-  try {
-    await handle.writeFile(content);
-    if (durable) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return tmp;
 }
 
 async function isOlderThan(path: string, ageMs: number): Promise<boolean> {
-  const info = await stat(path).catch(() => undefined);
+  // lstat: the link itself; its target is not a file.
+  const info = await lstat(path).catch(() => undefined);
   return info === undefined || Date.now() - info.mtimeMs > ageMs;
 }
 
-async function removeIfPresent(path: string): Promise<void> {
-  await unlink(path).catch((error: NodeJS.ErrnoException) => {
+async function removeIfPresent(fs: JournalFs, path: string): Promise<void> {
+  await fs.unlink(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
 }

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { QueueStats } from '../queue-stats.js';
 import type { DeadLetter, PendingTurn } from '../turn.js';
 import { isOwnerAlive, readLockOwner, type LockOwner } from './data-dir-lock.js';
-import { readJournal } from './journal-reader.js';
-import { JournalState } from './journal-state.js';
 import { JOURNAL_FILE, STATUS_FILE } from './journal-store.js';
+import { previewOf, QUARANTINE_FILE, readQuarantine } from './quarantine.js';
+import { readSlot } from './slot-contents.js';
 import { listSlotDirs } from './slots.js';
 
 export type AgentBacklog = { agentId: string; pending: number; oldestEnqueuedAt: number };
@@ -15,13 +15,18 @@ export type SlotReport = {
   journalBytes: number;
   records: number;
   tornTailBytes: number;
+  /** Unreadable lines still in the journal or dead-letter file (each is copied to the quarantine file first). */
   invalidLines: number;
+  /** Everything ever set aside as unreadable, beside the journal; the bytes themselves are in the file. */
+  quarantine: { file: string; entries: QuarantinedLine[] };
   worker: { state: 'running'; owner: LockOwner } | { state: 'stopped' } | { state: 'crashed'; owner: LockOwner };
   pending: PendingTurn[];
   deadLetters: DeadLetter[];
   /** Live numbers published by the running worker, if any. */
   live?: { updatedAt: number; stats: QueueStats };
 };
+
+export type QuarantinedLine = { source: string; line: number; offset: number; reason: string; at: number; bytes: number; preview: string };
 
 export type DataDirReport = {
   dataDir: string;
@@ -30,6 +35,7 @@ export type DataDirReport = {
   pending: PendingTurn[];
   backlog: AgentBacklog[];
   deadLetters: Array<DeadLetter & { slot: string }>;
+  quarantined: number;
 };
 
 /**
@@ -45,14 +51,24 @@ export async function inspectDataDir(dataDir: string): Promise<DataDirReport> {
     pending,
     backlog: backlogByAgent(pending),
     deadLetters: slots.flatMap((slot) => slot.deadLetters.map((letter) => ({ ...letter, slot: slot.dir }))),
+    quarantined: slots.reduce((n, slot) => n + slot.quarantine.entries.length, 0),
   };
 }
 
 async function inspectSlot(dir: string): Promise<SlotReport> {
   const path = join(dir, JOURNAL_FILE);
-  const contents = await readJournal(path);
-  const state = new JournalState();
-  for (const record of contents.records) state.apply(record);
+  const { journal: contents, state, unreadable } = await readSlot(dir);
+  const quarantine = (await readQuarantine(dir)).map(
+    (entry): QuarantinedLine => ({
+      source: entry.source,
+      line: entry.line,
+      offset: entry.offset,
+      reason: entry.reason,
+      at: entry.at,
+      bytes: Buffer.from(entry.bytesBase64, 'base64').length,
+      preview: previewOf(entry),
+    }),
+  );
   const owner = await readLockOwner(dir);
   const worker: SlotReport['worker'] = !owner ? { state: 'stopped' } : isOwnerAlive(owner) ? { state: 'running', owner } : { state: 'crashed', owner };
   const live = worker.state === 'running' ? await readLiveStatus(dir, worker.owner.pid) : undefined;
@@ -60,8 +76,9 @@ async function inspectSlot(dir: string): Promise<SlotReport> {
     dir,
     journalBytes: await stat(path).then((s) => s.size, () => 0),
     records: contents.records.length,
-    tornTailBytes: contents.tornTailBytes,
-    invalidLines: contents.invalidLines,
+    tornTailBytes: contents.tornTail?.bytes.length ?? 0,
+    invalidLines: unreadable.reduce((n, file) => n + file.lines.length, 0) - (contents.tornTail ? 1 : 0),
+    quarantine: { file: join(dir, QUARANTINE_FILE), entries: quarantine },
     worker,
     pending: [...state.pending.values()],
     deadLetters: [...state.dead.values()],

@@ -1,12 +1,15 @@
-import { open, rename, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { nodeJournalFs, writeFileDurably, writeFully, type JournalFileHandle, type JournalFs } from './journal-fs.js';
 
 type Waiter = { resolve: () => void; reject: (error: unknown) => void };
 
 /**
  * Append-only file with group commit: every append() that arrives while an fsync is running
  * is written and synced together in the next round, so durability costs one fsync per round,
- * not per turn. Appends resolve in call order, and only after their bytes are on disk.
+ * not per turn. Appends resolve in call order, and only after every one of their bytes was
+ * written and synced; a failed round is cut off the file again, so a record the caller was
+ * told is not stored never comes back on replay.
  */
 export class JournalFile {
   private buffer: string[] = [];
@@ -15,16 +18,26 @@ export class JournalFile {
   /** Serialises flushes and rewrites; each step handles its own errors so the chain never rejects. */
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
-  /** After a failed write the file may end mid-line; the next write starts on a fresh line. */
+  /** Size of the file up to its last fully synced round. */
+  private committedBytes: number;
+  /** A failed round could not be cut off: the file may end mid-line, so the next round starts on a fresh line. */
   private mayEndMidLine = false;
 
   private constructor(
     readonly path: string,
-    private handle: FileHandle,
-  ) {}
+    private handle: JournalFileHandle,
+    size: number,
+    private readonly fs: JournalFs,
+  ) {
+    this.committedBytes = size;
+  }
 
-  static async open(path: string): Promise<JournalFile> {
-    return new JournalFile(path, await open(path, 'a'));
+  /** endsMidLine: the file ends in a torn line that must be kept, so the first append starts a fresh line. */
+  static async open(path: string, { fs = nodeJournalFs, endsMidLine = false }: { fs?: JournalFs; endsMidLine?: boolean } = {}): Promise<JournalFile> {
+    const handle = await fs.open(path, 'a');
+    const file = new JournalFile(path, handle, (await handle.stat()).size, fs);
+    file.mayEndMidLine = endsMidLine;
+    return file;
   }
 
   append(text: string): Promise<void> {
@@ -40,25 +53,29 @@ export class JournalFile {
 
   /**
    * Atomically replaces the file with what contents() returns. contents() runs after every
-   * earlier append reached the disk and before any later one, so it sees exactly the file's meaning.
+   * earlier append reached the disk and before any later one, so it sees exactly the file's meaning;
+   * it may return undefined to skip the rewrite.
    */
-  rewrite(contents: () => string): Promise<void> {
+  rewrite(contents: () => string | undefined): Promise<void> {
     const step = this.chain.then(async () => {
       await this.flush();
       // Taken right after the flush: the buffer is empty, so the file holds exactly what contents() describes.
       const text = contents();
+      if (text === undefined) return;
+      const bytes = Buffer.from(text, 'utf8');
       const tmp = `${this.path}.compacting`;
-      const out = await open(tmp, 'w');
       try {
-        await out.writeFile(text);
-        await out.sync();
-      } finally {
-        await out.close();
+        await writeFileDurably(this.fs, tmp, bytes);
+        await this.fs.rename(tmp, this.path);
+      } catch (error) {
+        await this.fs.unlink(tmp).catch(() => {});
+        throw error;
       }
-      await rename(tmp, this.path);
       await syncDirectory(dirname(this.path));
       const previous = this.handle;
-      this.handle = await open(this.path, 'a');
+      this.handle = await this.fs.open(this.path, 'a');
+      this.committedBytes = bytes.length;
+      this.mayEndMidLine = false;
       await previous.close();
     });
     this.chain = step.catch(() => {});
@@ -80,14 +97,29 @@ export class JournalFile {
     this.buffer = [];
     this.waiters = [];
     if (waiters.length === 0) return;
+    const bytes = Buffer.from(this.mayEndMidLine ? `\n${text}` : text, 'utf8');
     try {
-      await this.handle.write(this.mayEndMidLine ? `\n${text}` : text);
-      this.mayEndMidLine = false;
+      // The unremovable partial line stays (replay quarantines it); what follows is counted from the real size.
+      if (this.mayEndMidLine) this.committedBytes = (await this.handle.stat()).size;
+      await writeFully(this.handle, bytes);
       await this.handle.datasync();
+      this.committedBytes += bytes.length;
+      this.mayEndMidLine = false;
       for (const waiter of waiters) waiter.resolve();
     } catch (error) {
-      this.mayEndMidLine = true;
+      await this.cutBackToCommitted();
       for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  /** Removes the bytes of a failed round (truncating frees space, so it works on a full disk). */
+  private async cutBackToCommitted(): Promise<void> {
+    try {
+      await this.handle.truncate(this.committedBytes);
+      await this.handle.datasync();
+      this.mayEndMidLine = false;
+    } catch {
+      this.mayEndMidLine = true;
     }
   }
 }

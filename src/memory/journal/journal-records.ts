@@ -41,12 +41,30 @@ export function encodeRecord(record: JournalRecord): string {
   return `${JSON.stringify(record)}\n`;
 }
 
-/** Returns undefined for a line that is not a valid record (corruption, or a newer format). */
-export function decodeRecord(line: string): JournalRecord | undefined {
+export const JOURNAL_VERSION = 1;
+
+export type ParsedLine = { record: JournalRecord } | { reason: string };
+
+/** Why a line is not a record this worker can use (corruption, or a newer format), or the record. */
+export function parseRecordLine(line: string): ParsedLine {
+  let parsed: unknown;
   try {
-    const parsed = recordSchema.safeParse(JSON.parse(line));
-    return parsed.success ? parsed.data : undefined;
+    parsed = JSON.parse(line);
   } catch {
-    return undefined;
+    return { reason: 'not JSON (torn or garbage)' };
   }
+  const version = (parsed as { v?: unknown } | null)?.v;
+  if (typeof version === 'number' && version > JOURNAL_VERSION) {
+    return { reason: `record version ${version} is newer than this worker reads (${JOURNAL_VERSION})` };
+  }
+  const result = recordSchema.safeParse(parsed);
+  if (result.success) return { record: result.data };
+  const issue = result.error.issues[0];
+  return { reason: `not a journal record: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'schema mismatch'}` };
+}
+
+/** Returns undefined for a line that is not a valid record. */
+export function decodeRecord(line: string): JournalRecord | undefined {
+  const parsed = parseRecordLine(line);
+  return 'record' in parsed ? parsed.record : undefined;
 }

@@ -1,5 +1,5 @@
 import type { DeadLetter, PendingTurn } from '../turn.js';
-import { deadRecord, turnRecord, type JournalRecord } from './journal-records.js';
+import { deadRecord, requeueRecord, turnRecord, type JournalRecord } from './journal-records.js';
 
 /**
  * The journal folded into its current meaning: which turns still need writing (in delivery
@@ -45,11 +45,37 @@ export class JournalState {
     }
   }
 
-  /** The shortest record sequence that folds back into this state. */
+  /** The shortest record sequence that folds back into this state (dead letters included). */
   snapshot(): JournalRecord[] {
+    return [...this.deadLetterSnapshot(), ...this.journalSnapshot(new Set())];
+  }
+
+  /**
+   * What the journal must hold next to a dead-letter file that holds exactly `onDiskDead`:
+   * dead letters not yet in that file, pending turns, and a requeue of pending turns that file
+   * still calls dead. Folding either the old or the new dead-letter file with it gives this
+   * state, so the two files can be replaced one after the other without a crash window.
+   */
+  journalSnapshot(onDiskDead: ReadonlySet<string>, at = Date.now()): JournalRecord[] {
+    const records: JournalRecord[] = [];
+    for (const letter of this.dead.values()) if (!onDiskDead.has(letter.turn.id)) records.push(turnRecord(letter.turn), deadRecord(letter));
+    for (const turn of this.pending.values()) records.push(turnRecord(turn));
+    const requeued = [...this.pending.keys()].filter((id) => onDiskDead.has(id));
+    if (requeued.length > 0) records.push(requeueRecord(requeued, at));
+    return records;
+  }
+
+  /** Contents of the dead-letter file. */
+  deadLetterSnapshot(): JournalRecord[] {
     const records: JournalRecord[] = [];
     for (const letter of this.dead.values()) records.push(turnRecord(letter.turn), deadRecord(letter));
-    for (const turn of this.pending.values()) records.push(turnRecord(turn));
     return records;
+  }
+
+  /** Drops dead letters older than the retention; returns them. */
+  expireDeadLetters(olderThan: number): DeadLetter[] {
+    const expired = [...this.dead.values()].filter((letter) => letter.deadAt < olderThan);
+    for (const letter of expired) this.dead.delete(letter.turn.id);
+    return expired;
   }
 }
