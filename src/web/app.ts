@@ -1,108 +1,140 @@
 /**
  * The web server: voice room page, LiveKit browser SDK, token endpoint, health.
- * Plain node:http: four routes do not justify a framework dependency.
+ * fastify does the HTTP work (routing, URL decoding, body limits, content-type
+ * parsing, client errors, timeouts) so that no request, however malformed,
+ * reaches hand-written parsing code; every failure becomes a JSON 4xx.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { WebConfig } from './config.js';
-import { sendBody, sendError, sendJson } from './http-util.js';
-import { consoleLogger, type WebLogger } from './logger.js';
-import { buildAssetMap, LIVEKIT_CLIENT_PATH, PUBLIC_DIR, readAsset, type StaticAsset } from './static.js';
-import { handleTokenRequest } from './token-route.js';
+import { createWebLogger, type WebLogger } from './logger.js';
+import { BASE_HEADERS, HttpError, sendError, sendJson } from './replies.js';
+import { PUBLIC_DIR, registerStaticAssets } from './static.js';
+import { MAX_TOKEN_BODY_BYTES, registerTokenRoute } from './token-route.js';
+
+/** Bounds on slow clients (slowloris): a request's headers and whole request must arrive within these. */
+export interface WebTimeouts {
+  headersMs: number;
+  requestMs: number;
+  /** How often Node checks the two bounds above (its default, 30 s, would let a slow client stay that long). */
+  checkIntervalMs: number;
+  /** An open socket with no traffic at all is closed after this. */
+  idleMs: number;
+}
+
+export const DEFAULT_WEB_TIMEOUTS: WebTimeouts = {
+  headersMs: 10_000,
+  requestMs: 15_000,
+  checkIntervalMs: 1_000,
+  idleMs: 30_000,
+};
 
 export interface WebServerOptions {
   logger?: WebLogger;
   publicDir?: string;
+  timeouts?: Partial<WebTimeouts>;
 }
 
-/**
- * The page talks to LiveKit (any ws/wss/http/https origin, since LIVEKIT_URL is
- * configurable) and to this server; everything else is locked down.
- */
-const PAGE_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "media-src 'self' blob: mediastream:",
-  "connect-src 'self' ws: wss: http: https:",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-  "form-action 'none'",
-].join('; ');
-
-function pathOf(req: IncomingMessage): string {
-  // Only the path matters; the base is a placeholder for URL parsing.
-  return new URL(req.url ?? '/', 'http://localhost').pathname;
+/** Messages for fastify's own client errors, in the `{error}` shape and wording of the API docs. */
+function clientErrorMessage(error: FastifyError, status: number): string {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'request body must be JSON (Content-Type: application/json)';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return `request body must be at most ${MAX_TOKEN_BODY_BYTES} bytes`;
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return 'request body is not valid JSON';
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return 'Content-Length does not match the body';
+    default:
+      return (STATUS_CODES[status] ?? 'bad request').toLowerCase();
+  }
 }
 
-async function serveAsset(req: IncomingMessage, res: ServerResponse, asset: StaticAsset): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readAsset(asset);
-  } catch {
-    sendError(res, 404, 'not found');
-    return;
+function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof HttpError) return sendError(reply, error.statusCode, error.message);
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    request.log.debug({ code: error.code, status }, 'client error');
+    return sendError(reply, status, clientErrorMessage(error, status));
   }
-  const headers: Record<string, string> = {
-    'Content-Type': asset.contentType,
-    // Small app, frequent edits: always revalidate rather than serve a stale page.
-    'Cache-Control': 'no-cache',
-  };
-  if (asset.contentType.startsWith('text/html')) {
-    headers['Content-Security-Policy'] = PAGE_CSP;
-    // Microphone for this origin only; nothing else the page does not need.
-    headers['Permissions-Policy'] = 'microphone=(self), camera=(), geolocation=()';
-  }
-  sendBody(res, 200, body, headers, req.method === 'HEAD');
+  // The failure kind only: an error from token signing must not put key material in logs.
+  request.log.error({ errorName: error.name, code: error.code }, `request ${request.method} failed: ${error.name}`);
+  return sendError(reply, 500, 'internal server error');
 }
 
-export function createWebServer(config: WebConfig, options: WebServerOptions = {}): Server {
-  const logger = options.logger ?? consoleLogger;
-  const assets = buildAssetMap(options.publicDir ?? PUBLIC_DIR);
-  if (!assets.has(LIVEKIT_CLIENT_PATH)) {
-    logger.error('livekit-client is not installed: the voice room page cannot load the LiveKit SDK (npm install)');
-  }
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = pathOf(req);
-    if (path === '/healthz') {
-      sendJson(res, 200, { status: 'ok' });
-      return;
-    }
-    if (path === '/api/token') {
-      await handleTokenRequest(req, res, config, logger);
-      return;
-    }
-    if (path.startsWith('/api/')) {
-      sendError(res, 404, 'unknown API endpoint');
-      return;
-    }
-    const asset = assets.get(path);
-    if (!asset) {
-      sendError(res, 404, 'not found');
-      return;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendError(res, 405, 'method not allowed', { Allow: 'GET, HEAD' });
-      return;
-    }
-    await serveAsset(req, res, asset);
-  };
-
-  return createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      // Log the failure kind only: an error from token signing must not put key material in logs.
-      logger.error(`request ${req.method} ${pathOf(req)} failed: ${err instanceof Error ? err.name : 'error'}`);
-      if (!res.headersSent) sendError(res, 500, 'internal server error');
-      else res.destroy();
-    });
+function registerJsonParser(app: FastifyInstance): void {
+  // Only JSON bodies: requiring it makes cross-site callers send a CORS preflight, which this server never
+  // approves, so another origin cannot mint tokens with a plain form post. Any other type is a 415.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    // An empty JSON body means "no names given", like no body at all.
+    if (text.trim() === '') return done(null, undefined);
+    parseJson(request, text, done);
   });
 }
 
+export async function createWebApp(config: WebConfig, options: WebServerOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger ?? createWebLogger();
+  const timeouts = { ...DEFAULT_WEB_TIMEOUTS, ...options.timeouts };
+  const app = Fastify({
+    // Widened to fastify's logger interface so routes and plugins type against the default instance.
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request access lines would log every fuzzing probe at info; errors are logged in handleError.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_TOKEN_BODY_BYTES,
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    // Request ids are not used by anyone and a client-chosen one would only add noise to the log.
+    requestIdHeader: false,
+    frameworkErrors: (_error, _request, reply) => {
+      void sendError(reply, 400, 'malformed request target');
+    },
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.headers(BASE_HEADERS);
+    // Origin-form only (`/path`): `*` and absolute-form targets would otherwise be routed by accident.
+    if (!request.raw.url?.startsWith('/')) return sendError(reply, 400, 'malformed request target');
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, request.url.startsWith('/api/') ? 'unknown API endpoint' : 'not found'),
+  );
+  registerJsonParser(app);
+  // Node hands CONNECT to a 'connect' listener and, without one, drops the socket unanswered; this is no proxy.
+  app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    socket.end(
+      'HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+  });
+
+  app.get('/healthz', (_request, reply) => sendJson(reply, 200, { status: 'ok' }));
+  registerTokenRoute(app, config);
+  if (!(await registerStaticAssets(app, options.publicDir ?? PUBLIC_DIR))) {
+    logger.error('livekit-client is not installed: the voice room page cannot load the LiveKit SDK (npm install)');
+  }
+  return app;
+}
+
 export interface RunningWebServer {
-  server: Server;
+  app: FastifyInstance;
   /** Base URL, e.g. http://127.0.0.1:3000 */
   url: string;
   port: number;
@@ -110,25 +142,18 @@ export interface RunningWebServer {
 }
 
 export async function startWebServer(config: WebConfig, options: WebServerOptions = {}): Promise<RunningWebServer> {
-  const server = createWebServer(config, options);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const app = await createWebApp(config, options);
+  await app.listen({ port: config.port, host: config.host });
+  const { port } = app.server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   return {
-    server,
+    app,
     url: `http://${host}:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        // Keep-alive sockets from browsers would otherwise hold close() open.
-        server.closeAllConnections();
-      }),
+    close: async () => {
+      // Keep-alive sockets from browsers would otherwise hold close() open.
+      app.server.closeAllConnections();
+      await app.close();
+    },
   };
 }

@@ -1,15 +1,12 @@
-/** The web server logs through this tiny interface so tests can capture lines. */
-export interface WebLogger {
-  info(message: string): void;
-  error(message: string): void;
+/**
+ * The web server logs through pino (fastify's own logger), one JSON line per event.
+ * Log lines carry room and identity names only: never a token, key or secret.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type WebLogger = Logger;
+
+export function createWebLogger(destination?: DestinationStream): WebLogger {
+  const options = { name: 'web', level: 'info' };
+  return destination ? pino(options, destination) : pino(options);
 }
-
-export const consoleLogger: WebLogger = {
-  info: (message) => console.log(`[web] ${message}`),
-  error: (message) => console.error(`[web] ${message}`),
-};
-
-export const silentLogger: WebLogger = {
-  info: () => undefined,
-  error: () => undefined,
-};

@@ -5,7 +5,7 @@
 import { config as loadDotenv } from 'dotenv';
 import { startWebServer } from './app.js';
 import { loadWebConfig, WebConfigError, type WebConfig } from './config.js';
-import { consoleLogger } from './logger.js';
+import { createWebLogger } from './logger.js';
 
 loadDotenv({ quiet: true });
 
@@ -20,16 +20,17 @@ try {
   throw err;
 }
 
-const running = await startWebServer(config, { logger: consoleLogger });
+const logger = createWebLogger();
+const running = await startWebServer(config, { logger });
 const displayHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : null;
 const pageUrl = displayHost ? `http://${displayHost}:${running.port}/` : `${running.url}/`;
-consoleLogger.info(`voice room page: ${pageUrl} (LiveKit: ${config.publicLivekitUrl}, agent: ${config.agentName})`);
+logger.info(`voice room page: ${pageUrl} (LiveKit: ${config.publicLivekitUrl}, agent: ${config.agentName})`);
 
 let stopping = false;
 const stop = (signal: string): void => {
   if (stopping) return;
   stopping = true;
-  consoleLogger.info(`${signal} received, closing`);
+  logger.info(`${signal} received, closing`);
   running.close().then(
     () => process.exit(0),
     () => process.exit(1),

@@ -1,20 +1,16 @@
 /**
- * Static assets of the voice room page.
+ * Static assets of the voice room page, served by @fastify/static.
  *
- * The set of servable files is fixed when the server starts (the files of
- * src/web/public plus the livekit-client browser build), so request paths are
- * looked up in a map and never joined onto the file system: no traversal.
+ * The set of servable files is fixed when the server starts: `wildcard: false`
+ * registers one route per file of src/web/public (plus `/` for index.html), and
+ * the livekit-client browser build gets two explicit routes. Request paths are
+ * matched against those routes and never joined onto the file system: no traversal.
  */
-import { readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-
-export interface StaticAsset {
-  file: string;
-  contentType: string;
-}
+import fastifyStatic, { type SetHeadersResponse } from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -35,6 +31,23 @@ export const PUBLIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'public'
 export const LIVEKIT_CLIENT_PATH = '/vendor/livekit-client.esm.mjs';
 
 /**
+ * The page talks to LiveKit (any ws/wss/http/https origin, since LIVEKIT_URL is
+ * configurable) and to this server; everything else is locked down.
+ */
+const PAGE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "media-src 'self' blob: mediastream:",
+  "connect-src 'self' ws: wss: http: https:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'none'",
+].join('; ');
+
+/**
  * Locates the self-contained ESM build of livekit-client. It is resolved from
  * node_modules at start-up instead of being copied into the repo, so it always
  * matches the installed version. Returns undefined when the package is absent
@@ -51,28 +64,36 @@ export function findLiveKitClientBuild(): string | undefined {
   }
 }
 
-export function buildAssetMap(publicDir = PUBLIC_DIR): Map<string, StaticAsset> {
-  const assets = new Map<string, StaticAsset>();
-  for (const entry of readdirSync(publicDir, { withFileTypes: true })) {
-    if (!entry.isFile() || entry.name.startsWith('.')) continue;
-    const contentType = CONTENT_TYPES[extname(entry.name)];
-    if (!contentType) continue;
-    assets.set(`/${entry.name}`, { file: join(publicDir, entry.name), contentType });
+function setAssetHeaders(res: SetHeadersResponse, path: string): void {
+  // @fastify/send's mime table says application/javascript for .js/.mjs; module scripts want text/javascript.
+  res.setHeader('Content-Type', CONTENT_TYPES[extname(path)] ?? 'application/octet-stream');
+  // Small app, frequent edits: always revalidate rather than serve a stale page.
+  res.setHeader('Cache-Control', 'no-cache');
+  if (extname(path) === '.html') {
+    res.setHeader('Content-Security-Policy', PAGE_CSP);
+    // Microphone for this origin only; nothing else the page does not need.
+    res.setHeader('Permissions-Policy', 'microphone=(self), camera=(), geolocation=()');
   }
-  const index = assets.get('/index.html');
-  if (index) assets.set('/', index);
-
-  const livekitClient = findLiveKitClientBuild();
-  if (livekitClient) {
-    assets.set(LIVEKIT_CLIENT_PATH, { file: livekitClient, contentType: CONTENT_TYPES['.mjs'] });
-    assets.set(`${LIVEKIT_CLIENT_PATH}.map`, {
-      file: `${livekitClient}.map`,
-      contentType: CONTENT_TYPES['.map'],
-    });
-  }
-  return assets;
 }
 
-export async function readAsset(asset: StaticAsset): Promise<Buffer> {
-  return readFile(asset.file);
+/** Registers the page's files and the LiveKit SDK; returns false when livekit-client is missing. */
+export async function registerStaticAssets(app: FastifyInstance, publicDir = PUBLIC_DIR): Promise<boolean> {
+  await app.register(fastifyStatic, {
+    root: publicDir,
+    wildcard: false,
+    index: ['index.html'],
+    dotfiles: 'deny',
+    serveDotFiles: false,
+    contentType: false,
+    cacheControl: false,
+    setHeaders: setAssetHeaders,
+  });
+  const livekitClient = findLiveKitClientBuild();
+  if (!livekitClient) return false;
+  const vendorDir = dirname(livekitClient);
+  for (const file of [basename(livekitClient), `${basename(livekitClient)}.map`]) {
+    const url = `${dirname(LIVEKIT_CLIENT_PATH)}/${file}`;
+    app.get(url, (_request, reply) => reply.sendFile(file, vendorDir));
+  }
+  return true;
 }

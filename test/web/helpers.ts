@@ -1,7 +1,7 @@
 /** Shared fixtures for the web tests: loopback-only ports, config, captured logs. */
 import { createServer } from 'node:net';
 import { loadWebConfig, type WebConfig } from '../../src/web/config.js';
-import type { WebLogger } from '../../src/web/logger.js';
+import { createWebLogger, type WebLogger } from '../../src/web/logger.js';
 
 /** A loopback port that nothing listens on (bound, then released). */
 export async function closedLoopbackPort(): Promise<number> {
@@ -30,13 +30,11 @@ export function testConfig(livekitPort: number, overrides: NodeJS.ProcessEnv = {
   });
 }
 
+/** A pino logger that keeps every JSON line it writes, for leak and content checks. */
 export function captureLogger(): WebLogger & { lines: string[] } {
   const lines: string[] = [];
-  return {
-    lines,
-    info: (m) => lines.push(`info ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
+  const logger = createWebLogger({ write: (line: string) => void lines.push(line) });
+  return Object.assign(logger, { lines });
 }
 
 /** Decodes a JWT payload without verifying it (for leak checks only). */

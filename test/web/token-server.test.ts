@@ -158,6 +158,20 @@ describe('static files', () => {
     expect(sdk.body).toContain('registerTextStreamHandler');
   });
 
+  it('sends the security headers on pages, files and API answers', async () => {
+    const page = await request('/');
+    expect(page.headers.get('permissions-policy')).toBe('microphone=(self), camera=(), geolocation=()');
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(page.headers.get('cache-control')).toBe('no-cache');
+    for (const res of [page, await request('/app.js'), await request('/healthz'), await request('/nope')]) {
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    }
+    const head = await fetch(`${web.url}/styles.css`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toContain('text/css');
+  });
+
   it('serves nothing outside the asset list', async () => {
     for (const path of ['/../package.json', '/%2e%2e/package.json', '/src/web/config.ts', '/.env', '/index.html/x']) {
       expect((await request(path)).status, path).toBe(404);
