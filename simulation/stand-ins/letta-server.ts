@@ -18,6 +18,8 @@
  *   POST  /v1/agents/:id/archival-memory               passages.create   -> Passage[]
  *   GET   /v1/agents/:id/archival-memory               passages.list     -> Passage[] (oldest first by default)
  *   GET   /v1/agents/:id/archival-memory/search?query=  passages.search   -> {count, results:[{id, content, timestamp, tags}]}
+ *   POST  /v1/agents/:id/messages/cancel               messages.cancel   -> {<run_id>: 'cancelled' | 'failed'} (see letta-runs.ts)
+ *   GET   /v1/runs/:run_id                             runs.retrieve     -> Run (status running/completed/failed/cancelled)
  *         (ranked by shared words instead of embeddings; top_k defaults to 5; tags/tag_match_mode/dates filter)
  *
  * Protocol details reproduced from the real server:
@@ -72,6 +74,9 @@
  *           failMidStream(afterItems, {mode, times}) -> next stream breaks after N data items (pings not
  *                                                 counted): 'destroy' drops the socket (turn still completes),
  *                                                 'error-event' sends Letta's `event: error` (turn stops),
+ *           stallAfterPingNext(n)              -> next n streams send Letta's initial run ping (run_id, as
+ *                                                 prepend_initial_run_ping in letta/services/streaming_service.py
+ *                                                 at 0.16.8), then nothing until the run is cancelled,
  *           refuse() / accept()                -> listener closed (ECONNREFUSED, in-flight work aborted
  *                                                 like a crash) / re-opened on the SAME port.
  * All times are `performance.now()` milliseconds (see `faults.ts#now`).
@@ -93,6 +98,7 @@ import type {
 import type { BlockResponse } from '@letta-ai/letta-client/resources/blocks/blocks';
 import type { Passage } from '@letta-ai/letta-client/resources/passages';
 import type { ToolReturnMessage } from '@letta-ai/letta-client/resources/tools';
+import { LettaRuns } from './letta-runs.js';
 import {
   FaultQueue,
   dropConnection,
@@ -129,7 +135,9 @@ export type LettaRoute =
   | 'messages.list'
   | 'passages.create'
   | 'passages.list'
-  | 'passages.search';
+  | 'passages.search'
+  | 'messages.cancel'
+  | 'runs.retrieve';
 
 export interface LettaServerOptions {
   /** When set, `Authorization: Bearer <apiKey>` is required (401 otherwise). */
@@ -282,6 +290,10 @@ export interface LettaServer {
   dropAfterApplyNext(n: number, route?: RouteFilter<LettaRoute>): void;
   failMidStream(afterItems: number, opts?: { mode?: 'destroy' | 'error-event'; times?: number }): void;
   clearFaults(): void;
+  /** The next `n` streams: Letta's initial run ping, then nothing until the run is cancelled (a stuck agent loop). */
+  stallAfterPingNext(n: number): void;
+  /** Runs and their cancellation (letta-runs.ts). */
+  readonly runs: LettaRuns;
 
   /** Close the listener and every socket: clients get ECONNREFUSED until accept(). */
   refuse(): Promise<void>;
@@ -395,7 +407,8 @@ type Fault =
   | { kind: 'status'; status: number; body: unknown; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'slow'; delayMs: number }
-  | { kind: 'drop-after-apply' };
+  | { kind: 'drop-after-apply' }
+  | { kind: 'stall-after-ping' };
 
 interface MidStreamFault {
   afterItems: number;
@@ -446,6 +459,8 @@ function matchRoute(method: string, path: string): RouteMatch | 'method' | null 
     return route === undefined ? ('method' as const) : { route, agentId, label };
   };
   if (seg.length === 2 && seg[1] === 'health') return on({ GET: 'health' });
+  // The run id travels in the `label` slot: runs are the one top-level resource with an id in the path.
+  if (seg.length === 3 && seg[1] === 'runs') return on({ GET: 'runs.retrieve' }, null, decodeURIComponent(seg[2]));
   if (seg[1] !== 'agents') return null;
   if (seg.length === 2) return on({ GET: 'agents.list', POST: 'agents.create' });
   const agentId = decodeURIComponent(seg[2]);
@@ -457,6 +472,7 @@ function matchRoute(method: string, path: string): RouteMatch | 'method' | null 
   }
   if (rest === 'messages') return on({ GET: 'messages.list', POST: 'messages.create' }, agentId);
   if (rest === 'messages/stream') return on({ POST: 'messages.stream' }, agentId);
+  if (rest === 'messages/cancel') return on({ POST: 'messages.cancel' }, agentId);
   if (rest === 'archival-memory') return on({ GET: 'passages.list', POST: 'passages.create' }, agentId);
   if (rest === 'archival-memory/search') return on({ GET: 'passages.search' }, agentId);
   return null;
@@ -694,6 +710,7 @@ class LettaServerImpl implements LettaServer {
   /** Replaced on accept(): aborting it is "the server process died". */
   private lifetime = new AbortController();
   private seq = 0;
+  readonly runs = new LettaRuns();
 
   constructor(options: LettaServerOptions) {
     this.options = options;
@@ -820,6 +837,10 @@ class LettaServerImpl implements LettaServer {
     this.midStreamFaults.push(opts.times ?? 1, { afterItems, mode: opts.mode ?? 'destroy' });
   }
 
+  stallAfterPingNext(n: number): void {
+    this.faults.push(n, { kind: 'stall-after-ping' }, ['messages.create', 'messages.stream']);
+  }
+
   clearFaults(): void {
     this.faults.clear();
     this.midStreamFaults.clear();
@@ -908,6 +929,10 @@ class LettaServerImpl implements LettaServer {
         return this.listAgents(ctx);
       case 'agents.create':
         return this.createAgent(ctx);
+      case 'runs.retrieve': {
+        const answer = this.runs.retrieve(ctx.label ?? '');
+        return answer.status === 200 ? this.deliver(ctx, 200, answer.body) : sendJson(ctx.res, answer.status, answer.body);
+      }
       default:
         return sendJson(ctx.res, 404, { detail: 'Not Found' });
     }
@@ -956,6 +981,10 @@ class LettaServerImpl implements LettaServer {
       case 'messages.create':
       case 'messages.stream':
         return this.sendMessages(ctx, agent);
+      case 'messages.cancel': {
+        const answer = this.runs.cancel(agent.core.id, ctx.body);
+        return answer.status === 200 ? this.deliver(ctx, 200, answer.body) : sendJson(ctx.res, answer.status, answer.body);
+      }
       case 'passages.create':
         return this.createPassage(ctx, agent);
       case 'passages.list':
@@ -1326,9 +1355,42 @@ class LettaServerImpl implements LettaServer {
     ctx.res.once('close', () => {
       if (!turn.timing.completed && !turn.timing.droppedByFault) turn.timing.clientAborted = true;
     });
-    if (!streaming) return this.answerWhole(ctx, agent, plan, turn);
-    if (this.options.streamMode === 'tokens' && ctx.deliveryFault === undefined) return this.streamLive(ctx, agent, plan, turn);
-    return this.streamBuffered(ctx, agent, plan, turn);
+    this.runs.start(turn.runId, agent.core.id);
+    try {
+      if (streaming && ctx.deliveryFault?.kind === 'stall-after-ping') return await this.stallAfterPing(ctx, turn);
+      if (!streaming) return await this.answerWhole(ctx, agent, plan, turn);
+      if (this.options.streamMode === 'tokens' && ctx.deliveryFault === undefined) return await this.streamLive(ctx, agent, plan, turn);
+      return await this.streamBuffered(ctx, agent, plan, turn);
+    } finally {
+      // A server that died mid-turn never records an end: its run stays "running", as in Letta's database.
+      if (!ctx.signal.aborted) this.runs.finish(turn.runId, 'completed', 'end_turn');
+    }
+  }
+
+  /** The stall-after-ping fault: the initial run ping, then silence until the run is cancelled or the server dies. */
+  private async stallAfterPing(ctx: RequestContext, turn: TurnRequest): Promise<void> {
+    startSse(ctx.res, { 'x-accel-buffering': 'no' });
+    turn.timing.headersAt = now();
+    const ping: LettaStreamingResponse.LettaPing = {
+      id: newId('ping'),
+      date: isoNow(),
+      message_type: 'ping',
+      name: null,
+      otid: null,
+      sender_id: null,
+      step_id: null,
+      is_err: null,
+      seq_id: null,
+      run_id: turn.runId,
+    };
+    ctx.res.write(`data: ${JSON.stringify(ping)}\n\n`);
+    turn.timing.pings += 1;
+    while (!ctx.signal.aborted && !this.runs.noticeCancellation(turn.runId)) await sleep(50, ctx.signal);
+    if (ctx.signal.aborted) return;
+    if (!ctx.res.destroyed && !ctx.res.writableEnded) {
+      ctx.res.write(`data: ${JSON.stringify({ message_type: 'stop_reason', stop_reason: 'cancelled' })}\n\ndata: [DONE]\n\n`);
+      ctx.res.end();
+    }
   }
 
   /** Non-streaming: the whole LettaResponse once the turn is over. */
@@ -1351,10 +1413,10 @@ class LettaServerImpl implements LettaServer {
     const completed = await this.runTurn(ctx, agent, plan, turn.replay, {
       chunk: (item) => (turn.streamTokens ? emit(item) : undefined),
       message: (m) => (turn.streamTokens ? undefined : emit(m)),
-      // An error event means the agent loop raised: the rest of the turn never happens.
-      aborted: () => sse.failed === 'error-event',
+      // An error event means the agent loop raised: the rest of the turn never happens. A cancelled run stops too.
+      aborted: () => sse.failed === 'error-event' || this.runs.noticeCancellation(turn.runId),
     });
-    if (!completed) return sse.stopPings();
+    if (!completed) return this.endIncompleteStream(sse, turn);
     emit(STOP_END_TURN);
     emit(plan.usage);
     sse.done();
@@ -1370,11 +1432,12 @@ class LettaServerImpl implements LettaServer {
     const sse = this.openSse(ctx, turn, turn.includePings && fault === undefined);
     const items: AgentMessage[] = [];
     const collect = (item: AgentMessage) => items.push(item);
+    const cancelled = () => this.runs.noticeCancellation(turn.runId);
     const sink: TurnSink = turn.streamTokens
-      ? { chunk: collect, message: () => {}, aborted: () => false }
-      : { chunk: () => {}, message: collect, aborted: () => false };
+      ? { chunk: collect, message: () => {}, aborted: cancelled }
+      : { chunk: () => {}, message: collect, aborted: cancelled };
     const completed = await this.runTurn(ctx, agent, plan, turn.replay, sink);
-    if (!completed) return sse.stopPings();
+    if (!completed) return this.endIncompleteStream(sse, turn);
     if (fault?.kind === 'slow') await sleep(fault.delayMs, ctx.signal);
     if (ctx.signal.aborted) return sse.stopPings();
     if (fault?.kind === 'drop-after-apply') {
@@ -1383,6 +1446,14 @@ class LettaServerImpl implements LettaServer {
       return;
     }
     for (const item of [...items, STOP_END_TURN, plan.usage]) if (turn.keep(item)) sse.write(item);
+    sse.done();
+  }
+
+  /** A turn that stopped early: a cancelled run ends its stream with stop_reason "cancelled" (letta-runs.ts). */
+  private endIncompleteStream(sse: LettaSse, turn: TurnRequest): void {
+    if (sse.failed === 'error-event') this.runs.finish(turn.runId, 'failed', 'error');
+    if (!this.runs.isCancelled(turn.runId)) return sse.stopPings();
+    sse.write({ message_type: 'stop_reason', stop_reason: 'cancelled' });
     sse.done();
   }
 

@@ -26,6 +26,9 @@
  * server.failNext(1, { status: 429 });      // next request -> 429 rate_limit_exceeded
  * server.failMidStream(3);                  // next stream: socket destroyed after 3 content chunks
  * server.stallMidStream(3);                 // next stream: stops writing after 3 chunks, never ends
+ * server.stallMidStream(0);                 // next stream: headers and the role chunk, then nothing
+ * server.endStreamEarly(3, 'length');       // next stream: 3 chunks, finish_reason "length", [DONE]
+ * server.endStreamEarly(3, null);           // next stream: 3 chunks, then the body ends (no finish_reason, no [DONE])
  * server.options.hang = true;               // every request: never answered at all
  * server.requests[0].body.messages;         // what the client sent (+ headers, receivedAt)
  * server.responses[0].firstContentAt;       // when the first content chunk was written
@@ -107,10 +110,14 @@ export interface ResponseTiming {
   lastChunkAt?: number;
   /** Content chunks written so far. */
   contentChunks: number;
+  /** When each content chunk was written, with its text (benchmarks find which token a TTS request waited for). */
+  contentChunkLog?: Array<{ at: number; text: string }>;
   /** The stream ended with `data: [DONE]` (or the JSON body was sent). */
   completed: boolean;
   /** The server dropped the connection on purpose (`failMidStream`). */
   droppedByFault: boolean;
+  /** The stream ended before the whole reply on purpose (`endStreamEarly`). */
+  endedEarly?: boolean;
   /** The client went away before the response was complete. */
   clientAborted: boolean;
 }
@@ -122,10 +129,18 @@ export interface HttpFault {
   headers?: Record<string, string>;
 }
 
-interface MidStreamFault {
-  afterTokens: number;
-  mode: 'destroy' | 'stall';
-}
+/**
+ * Finish reasons the API sends when a reply stops before the model was done (ChatCompletionChunk.Choice
+ * `finish_reason` in node_modules/openai/resources/chat/completions/completions.d.ts: "length" when max_tokens or
+ * the context ran out, "content_filter" when content was omitted by a filter), or none at all: the body simply ends,
+ * as when a proxy or a crashing server closes the chunked response (the SDK's Stream then ends its iteration quietly,
+ * node_modules/openai/core/streaming.js).
+ */
+export type EarlyEnd = 'length' | 'content_filter' | null;
+
+type MidStreamFault =
+  | { afterTokens: number; mode: 'destroy' | 'stall' }
+  | { afterTokens: number; mode: 'end'; finishReason: EarlyEnd };
 
 export interface OpenAIServer {
   /** `http://127.0.0.1:<port>/v1`, ready for `new OpenAI({ baseURL })`. */
@@ -143,6 +158,11 @@ export interface OpenAIServer {
   failMidStream(afterTokens: number, times?: number): void;
   /** The next `times` streams: writing stops after `afterTokens` chunks; the response never ends. */
   stallMidStream(afterTokens: number, times?: number): void;
+  /**
+   * The next `times` streams end cleanly after `afterTokens` content chunks: with `finishReason` set, a chunk carrying
+   * it, then [DONE] (what the API sends on max_tokens / a content filter); with null, the body just ends.
+   */
+  endStreamEarly(afterTokens: number, finishReason: EarlyEnd, times?: number): void;
   /** The next `n` chat requests are never answered (like `options.hang`, but one-shot). */
   hangNext(n: number): void;
   /** Drops queued faults and recordings (options are kept). */
@@ -314,6 +334,10 @@ class OpenAIServerImpl implements OpenAIServer {
     this.midStreamFaults.push(times, { afterTokens, mode: 'stall' });
   }
 
+  endStreamEarly(afterTokens: number, finishReason: EarlyEnd, times = 1): void {
+    this.midStreamFaults.push(times, { afterTokens, mode: 'end', finishReason });
+  }
+
   reset(): void {
     this.httpFaults.clear();
     this.midStreamFaults.clear();
@@ -477,14 +501,29 @@ class OpenAIServerImpl implements OpenAIServer {
     timing.headersAt = now();
     if (!write(chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]))) return;
 
+    const endEarly = (finishReason: EarlyEnd): void => {
+      if (finishReason !== null) {
+        if (!write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: finishReason }]))) return;
+        if (includeUsage && !write(chunk([], usageFor(body, pieces.slice(0, timing.contentChunks))))) return;
+        if (!writeSseData(res, '[DONE]')) return;
+      }
+      timing.lastChunkAt = now();
+      timing.completed = finishReason !== null;
+      timing.endedEarly = true;
+      res.end();
+    };
+
     for (let i = 0; i < pieces.length; i++) {
-      if (fault !== undefined && timing.contentChunks >= fault.afterTokens) return this.applyMidStreamFault(fault, res, timing);
+      if (fault?.mode === 'end' && timing.contentChunks >= fault.afterTokens) return endEarly(fault.finishReason);
+      if (fault !== undefined && fault.mode !== 'end' && timing.contentChunks >= fault.afterTokens) return this.applyMidStreamFault(fault, res, timing);
       await sleep(i === 0 ? this.options.ttftMs : this.options.tokenDelayMs, this.stopped.signal);
       if (this.isStopped) return;
       if (!write(chunk([{ index: 0, delta: { content: pieces[i] }, logprobs: null, finish_reason: null }]))) return;
       timing.contentChunks += 1;
       timing.firstContentAt ??= timing.lastChunkAt;
+      (timing.contentChunkLog ??= []).push({ at: timing.lastChunkAt ?? now(), text: pieces[i] });
     }
+    if (fault?.mode === 'end') return endEarly(fault.finishReason);
     if (fault !== undefined) return this.applyMidStreamFault(fault, res, timing);
 
     if (!write(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]))) return;
@@ -495,7 +534,7 @@ class OpenAIServerImpl implements OpenAIServer {
     res.end();
   }
 
-  private async applyMidStreamFault(fault: MidStreamFault, res: ServerResponse, timing: ResponseTiming): Promise<void> {
+  private async applyMidStreamFault(fault: { mode: 'destroy' | 'stall' }, res: ServerResponse, timing: ResponseTiming): Promise<void> {
     if (fault.mode === 'destroy') {
       timing.droppedByFault = true;
       dropConnection(res);
