@@ -80,8 +80,8 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
     'Voice-to-voice = the caller\'s last voiced sample → the first agent sample played out, measured on one clock in a',
     'real `AgentSession` built with the worker\'s own wiring (`loadConfig` → `createWorkerServices` → `createAgentSession`',
     '→ `prepareVoiceCall`), real silero VAD, real Deepgram / Cartesia plugins and OpenAI / Letta SDKs, against local',
-    'stand-ins that speak each provider\'s wire protocol with injected latencies. Caller speech is espeak-ng',
-    '(`apt-get install -y espeak-ng sox`). Harness: `simulation/harness/voice-call-harness.ts`.',
+    'stand-ins that speak each provider\'s wire protocol with injected latencies. Caller speech is eSpeak-NG compiled',
+    'to WebAssembly (the `espeak-ng` npm package; nothing from apt). Harness: `simulation/harness/voice-call-harness.ts`.',
     '',
   );
   lines.push('**Reproduce:** `npm run bench:voice` (this section) or `npm run bench` (voice, then the memory benchmark).', '');

@@ -12,7 +12,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { espeakAvailable } from '../simulation/harness/espeak.js';
 import { summarize } from '../simulation/harness/metrics.js';
 import { REALISTIC_LATENCIES, type MeasuredTurn } from '../simulation/harness/voice-call-harness.js';
 import { runAudioBench, type AudioRun } from './bench-audio.js';
@@ -88,7 +87,6 @@ async function main(): Promise<void> {
   if (values['report-only']) {
     results = loadResults(RESULTS_FILE);
   } else {
-    if (!espeakAvailable()) throw new UsageError('espeak-ng is missing: install it with `apt-get install espeak-ng sox`.');
     const turnsPerVariant = positive(values.turns, '--turns');
     const textTurns = Number(values['text-turns']);
     const linesPerCall = positive(values['lines-per-call'], '--lines-per-call');

@@ -4,7 +4,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { espeakAvailable } from '../simulation/harness/espeak.js';
 import { formatTable, ms } from '../simulation/harness/metrics.js';
 import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
 import type { ChatRequestBody } from '../simulation/stand-ins/openai-server.js';
@@ -47,9 +46,6 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { mode: { type: 'string', default: 'hybrid' }, out: { type: 'string', default: 'out/demo' } } });
   const mode = values.mode;
   if (mode !== 'hybrid' && mode !== 'letta') throw new UsageError(`--mode must be hybrid or letta, not "${mode}"`);
-  if (!espeakAvailable()) {
-    throw new UsageError('espeak-ng is missing: the demo speaks the caller with it. Install it with `apt-get install espeak-ng` (sox is recommended too: `apt-get install espeak-ng sox`).');
-  }
   const outDir = path.resolve(values.out);
   mkdirSync(outDir, { recursive: true });
 
