@@ -67,6 +67,8 @@ export class MemoryQueue {
   private readonly appending = new Set<Promise<void>>();
   /** Turns the journal could not take (disk full): delivered from memory, journaled when space returns. */
   private readonly unjournaled = new Map<string, PendingTurn>();
+  /** Acknowledgements the journal could not take; retried, or the turns would be resent after a restart. */
+  private unjournaledAcks: string[] = [];
   private idleWaiters: Array<() => void> = [];
   private activeRequests = 0;
   private inFlightTurns = 0;
@@ -394,8 +396,9 @@ export class MemoryQueue {
     try {
       await this.store.acknowledge(turns.map((turn) => turn.id));
     } catch (error) {
-      // Harmless for correctness: on replay the turn is resent with its otid and Letta dedupes it.
-      this.logger.warn({ err: error, agentId: lane.agentId }, 'could not journal memory acknowledgement');
+      // Retried by housekeeping; until then a restart would resend these turns.
+      this.unjournaledAcks.push(...turns.map((turn) => turn.id));
+      this.logger.warn({ err: error, agentId: lane.agentId }, 'could not journal memory acknowledgement; will retry');
     }
     this.acknowledged.emit(lane.agentId, turns.map((turn) => ({ ...turn })));
   }
@@ -512,8 +515,18 @@ export class MemoryQueue {
     this.pump();
   }
 
-  /** Retries the journal for turns it could not take earlier; stops at the first failure (still no space). */
+  /** Retries the journal for turns and acknowledgements it could not take earlier; stops at the first failure (still no space). */
   private async journalHeldTurns(): Promise<void> {
+    if (this.unjournaledAcks.length > 0) {
+      const ids = this.unjournaledAcks;
+      this.unjournaledAcks = [];
+      try {
+        await this.store.acknowledge(ids);
+      } catch {
+        this.unjournaledAcks = [...ids, ...this.unjournaledAcks];
+        return;
+      }
+    }
     for (const turn of [...this.unjournaled.values()]) {
       if (!this.unjournaled.has(turn.id)) continue;
       try {

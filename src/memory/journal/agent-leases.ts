@@ -7,6 +7,9 @@ import { nodeJournalFs, type JournalFs } from './journal-fs.js';
 
 const POLL_MS = 10;
 const TICKET_PREFIX = 'ticket-';
+/** Tickets this process holds (all instances): any other ticket naming our pid is a leftover of an aborted wait. */
+const ticketsOfThisProcess = new Set<string>();
+let sequence = 0;
 
 export type LeaseRelease = () => Promise<void>;
 
@@ -25,9 +28,6 @@ export type LeaseRelease = () => Promise<void>;
  */
 export class AgentLeases {
   private readonly created = new Set<string>();
-  /** Our own tickets; any other ticket naming our pid is a leftover of an aborted wait. */
-  private readonly mine = new Set<string>();
-  private sequence = 0;
 
   constructor(
     private readonly dir: string,
@@ -65,16 +65,16 @@ export class AgentLeases {
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
     } finally {
-      this.mine.delete(ticket);
+      ticketsOfThisProcess.delete(ticket);
       await this.fs.unlink(join(dir, ticket)).catch(() => {});
     }
   }
 
   private async drawTicket(dir: string): Promise<string> {
     // Fixed-width time first, so names sort in the order the waits began.
-    const name = `${TICKET_PREFIX}${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(10, '0')}-${String(this.sequence++).padStart(8, '0')}`;
+    const name = `${TICKET_PREFIX}${String(Date.now()).padStart(15, '0')}-${String(process.pid).padStart(10, '0')}-${String(sequence++).padStart(8, '0')}`;
     await this.fs.symlink(`${process.pid}:${Date.now()}:${hostname()}`, join(dir, name));
-    this.mine.add(name);
+    ticketsOfThisProcess.add(name);
     return name;
   }
 
@@ -95,7 +95,7 @@ export class AgentLeases {
     const match = target === undefined ? null : /^(\d+):(\d+):(.+)$/.exec(target);
     if (!match) return false;
     const owner = { pid: Number(match[1]), startedAt: Number(match[2]), host: match[3] };
-    if (owner.pid === process.pid && owner.host === hostname()) return this.mine.has(name);
+    if (owner.pid === process.pid && owner.host === hostname()) return ticketsOfThisProcess.has(name);
     return isOwnerAlive(owner);
   }
 }
