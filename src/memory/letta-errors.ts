@@ -28,6 +28,10 @@ export function classifyLettaError(error: unknown): TurnWriteError {
   }
   if (error instanceof APIError && typeof error.status === 'number') {
     const retryAfterMs = parseRetryAfter(error.headers);
+    const permanent = permanentConflict(error.status, error.error);
+    if (permanent !== undefined) {
+      return new TurnWriteError(`Letta answered ${error.status}: ${permanent}`, { retryable: false, status: error.status, cause: error });
+    }
     return new TurnWriteError(`Letta answered ${error.message}`, {
       retryable: isRetryableStatus(error.status),
       // A gateway timeout means a proxy gave up waiting; Letta behind it may still be working.
@@ -39,6 +43,33 @@ export function classifyLettaError(error: unknown): TurnWriteError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new TurnWriteError(`Letta write failed: ${message}`, { retryable: true, cause: error });
+}
+
+/**
+ * A 409 that waiting will not clear: the agent holds a tool call for a person to approve or deny, and refuses
+ * every new message until then (letta 0.16.8: letta/errors.py PendingApprovalError; the messages routes in
+ * letta/server/rest_api/routers/v1/agents.py and streaming_response.py answer
+ * `{"detail": {"code": "PENDING_APPROVAL", "message", "pending_request_id"}}`; elsewhere the generic handler in
+ * letta/server/rest_api/app.py answers `{"detail": "<str(error)>"}`). The other 409s of that release clear by
+ * themselves: ConversationBusyError (another run holds the agent, body carries `run_id`), lock not available and
+ * deadlock (both with `Retry-After: 1`), ConcurrentUpdateError.
+ * Returns the reason to keep with the dead letter, or undefined when the answer is not permanent.
+ */
+export function permanentConflict(status: number, body: unknown): string | undefined {
+  if (status !== 409) return undefined;
+  const detail = isRecord(body) ? body.detail : undefined;
+  if (isRecord(detail) && detail.code === 'PENDING_APPROVAL') {
+    const request = typeof detail.pending_request_id === 'string' ? ` (pending request ${detail.pending_request_id})` : '';
+    return `PENDING_APPROVAL: the agent waits for a person to approve or deny a tool call${request}; approve or deny it in Letta, then requeue the dead letters`;
+  }
+  if (typeof detail === 'string' && /PENDING_APPROVAL|waiting for approval on a tool call/i.test(detail)) {
+    return `PENDING_APPROVAL: ${detail}`;
+  }
+  return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Connection failures where the request certainly never reached Letta. */

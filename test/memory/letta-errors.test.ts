@@ -3,6 +3,7 @@ import {
   APIConnectionTimeoutError,
   APIUserAbortError,
   BadRequestError,
+  ConflictError,
   InternalServerError,
   NotFoundError,
   RateLimitError,
@@ -47,5 +48,23 @@ describe('classifyLettaError', () => {
   it('honours Retry-After', () => {
     expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after': '2' }))).retryAfterMs).toBe(2_000);
     expect(classifyLettaError(new RateLimitError(429, undefined, 'x', headers({ 'retry-after-ms': '150' }))).retryAfterMs).toBe(150);
+  });
+
+  // Bodies as letta 0.16.8 sends them (letta/server/rest_api/routers/v1/agents.py, app.py).
+  it('sends PENDING_APPROVAL to dead letters with a reason a person can act on', () => {
+    const body = { detail: { code: 'PENDING_APPROVAL', message: 'CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call.', pending_request_id: 'message-42' } };
+    const classified = classifyLettaError(new ConflictError(409, body, undefined, headers()));
+    expect(classified).toMatchObject({ retryable: false, status: 409 });
+    expect(classified.message).toContain('PENDING_APPROVAL');
+    expect(classified.message).toContain('message-42');
+    const generic = { detail: 'CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call. Please approve or deny the pending request before continuing.' };
+    expect(classifyLettaError(new ConflictError(409, generic, undefined, headers())).retryable).toBe(false);
+  });
+
+  it('retries a busy agent and a locked row, honouring Retry-After', () => {
+    const busy = { detail: 'Cannot send a new message: Another request (run_id=run-1) is currently being processed for this conversation. Please wait for it to complete.', run_id: 'run-1' };
+    expect(classifyLettaError(new ConflictError(409, busy, undefined, headers()))).toMatchObject({ retryable: true, retryAfterMs: undefined });
+    const locked = { detail: 'The resource is currently locked by another operation. Please retry shortly.' };
+    expect(classifyLettaError(new ConflictError(409, locked, undefined, headers({ 'retry-after': '1' })))).toMatchObject({ retryable: true, retryAfterMs: 1_000 });
   });
 });
