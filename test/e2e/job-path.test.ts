@@ -162,7 +162,9 @@ describe('production mode when the worker is full (WORKER_LOAD_THRESHOLD=0)', ()
     const issued = await web.token(room, 'caller-full');
     const caller = await Caller.join(issued.url, issued.token);
     try {
-      await waitForServerLog(stack.livekit, /no worker available to handle job.*no workers with sufficient capacity|no workers with sufficient capacity/, 20_000, serverOffset);
+      // A full worker bids no affinity for the job (pkg/service/agentservice.go JobRequestAffinity), so on a single
+      // node the request finds no server: agent/client.go logs "failed to send job request ... no servers available".
+      await waitForServerLog(stack.livekit, new RegExp(`failed to send job request.*no servers available.*"agentName":\\s*"${AGENT_NAME}"`), 20_000, serverOffset);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
       expect(caller.agent()).toBeUndefined();
       expect(worker.output()).not.toMatch(new RegExp(`received job request[^\\n]*${literal(room)}`));
