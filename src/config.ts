@@ -189,7 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   const parsed = envSchema.safeParse(env);
   const problems = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
   problems.push(...missingProblems(env, options));
-  if (parsed.success) problems.push(...dataDirProblems(parsed.data.MEMORY_DATA_DIR));
+  if (!problems.some((p) => p.startsWith('MEMORY_DATA_DIR:'))) problems.push(...dataDirProblems(env.MEMORY_DATA_DIR?.trim() || './data'));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return toConfig(parsed.data);
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +71,69 @@ describe('configuration', () => {
       ].sort(),
     );
     expect(problemsOf(validEnv)).toEqual([]);
+  });
+
+  it('bounds the reply path with documented defaults', () => {
+    expect(loadConfig(validEnv).replies).toEqual({ fastPathFirstWordMs: 1_500, lettaFirstWordMs: 8_000, stallMs: 3_000, lettaCancelWaitMs: 3_000 });
+    const tuned = loadConfig({ ...validEnv, FAST_PATH_FIRST_WORD_TIMEOUT_MS: '900', LETTA_FIRST_WORD_TIMEOUT_MS: '12000' });
+    expect(tuned.replies).toMatchObject({ fastPathFirstWordMs: 900, lettaFirstWordMs: 12_000 });
+  });
+
+  const DURATIONS = [
+    'LETTA_TIMEOUT_MS',
+    'FAST_PATH_FIRST_WORD_TIMEOUT_MS',
+    'LETTA_FIRST_WORD_TIMEOUT_MS',
+    'REPLY_STALL_TIMEOUT_MS',
+    'LETTA_CANCEL_WAIT_MS',
+    'ENDPOINTING_MIN_DELAY_MS',
+    'MEMORY_DRAIN_DEADLINE_MS',
+  ];
+  const COUNTS = ['MEMORY_BATCH_MAX', 'MEMORY_MAX_CONCURRENCY'];
+
+  it.each([
+    ['past the Node timer limit (2^31 ms)', '2147483648'],
+    ['absurdly long', '99999999999999999999'],
+    ['zero', '0'],
+    ['negative', '-5'],
+    ['fractional', '1.5'],
+    ['not a number', 'soon'],
+  ])('rejects every duration and count that is %s, naming each once', (_label, value) => {
+    const names = [...DURATIONS, ...COUNTS];
+    const problems = problemsOf({ ...validEnv, ...Object.fromEntries(names.map((name) => [name, value])) });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([...names].sort());
+    for (const problem of problems) expect(problem).toMatch(/must be a whole number from \d+ to \d+/);
+  });
+
+  it('accepts each bound itself', () => {
+    expect(problemsOf({ ...validEnv, LETTA_TIMEOUT_MS: '600000', MEMORY_BATCH_MAX: '100', MEMORY_MAX_CONCURRENCY: '1', REPLY_STALL_TIMEOUT_MS: '100' })).toEqual([]);
+    expect(problemsOf({ ...validEnv, MEMORY_BATCH_MAX: '101', REPLY_STALL_TIMEOUT_MS: '99' }).map((p) => p.split(':')[0]).sort()).toEqual([
+      'MEMORY_BATCH_MAX',
+      'REPLY_STALL_TIMEOUT_MS',
+    ]);
+  });
+
+  it('checks MEMORY_DATA_DIR is usable at start, without creating it', () => {
+    const base = mkdtempSync(path.join(tmpdir(), 'data-dir-'));
+    const missing = path.join(base, 'not', 'yet');
+    expect(problemsOf({ ...validEnv, MEMORY_DATA_DIR: missing })).toEqual([]);
+    expect(existsSync(missing)).toBe(false);
+
+    const file = path.join(base, 'a-file');
+    writeFileSync(file, 'x');
+    expect(problemsOf({ ...validEnv, MEMORY_DATA_DIR: file })).toEqual([`MEMORY_DATA_DIR: is not a directory (${file})`]);
+    const under = path.join(file, 'journal');
+    expect(problemsOf({ ...validEnv, MEMORY_DATA_DIR: under })).toEqual([`MEMORY_DATA_DIR: cannot be created: ${file} is not a directory (${under})`]);
+    // Reported together with the other problems, in the one error.
+    const problems = problemsOf({ ...validEnv, MEMORY_DATA_DIR: file, LETTA_TIMEOUT_MS: '0' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LETTA_TIMEOUT_MS', 'MEMORY_DATA_DIR']);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('reports a MEMORY_DATA_DIR that is not writable', async () => {
+    const { chmodSync } = await import('node:fs');
+    const base = mkdtempSync(path.join(tmpdir(), 'data-dir-'));
+    chmodSync(base, 0o500);
+    expect(problemsOf({ ...validEnv, MEMORY_DATA_DIR: base })).toEqual([`MEMORY_DATA_DIR: is not writable (${base})`]);
+    chmodSync(base, 0o700);
   });
 
   it('the worker exits with code 1 and every problem, without printing secrets', () => {
