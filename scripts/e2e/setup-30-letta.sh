@@ -34,16 +34,26 @@ if [ -z "$python" ]; then
 fi
 
 say "installing $want with $python into $venv (several minutes the first time)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 # pip 23 trips over letta's duplicated lxml extra (AssertionError in the resolver); a current pip does not.
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q "letta==$letta_version" "pgserver==$pgserver_version"
 
-say "fetching the letta $letta_version source distribution for its migrations"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# The release's source distribution: its alembic migrations, and its uv.lock as pip constraints. Unconstrained,
+# pip picks today's releases (mcp 2.x dropped McpError, which letta 0.16.8 imports at start-up).
 "$venv/bin/pip" download -q --no-deps --no-binary :all: -d "$tmp" "letta==$letta_version"
-tar -xzf "$tmp/letta-$letta_version.tar.gz" -C "$tmp" "letta-$letta_version/alembic" "letta-$letta_version/alembic.ini"
+tar -xzf "$tmp/letta-$letta_version.tar.gz" -C "$tmp" "letta-$letta_version/alembic" "letta-$letta_version/alembic.ini" "letta-$letta_version/uv.lock"
+"$venv/bin/python" - "$tmp/letta-$letta_version/uv.lock" > "$tmp/constraints.txt" <<'PY'
+import sys, tomllib
+lock = tomllib.load(open(sys.argv[1], "rb"))
+for package in lock["package"]:
+    if package["name"] != "letta" and "registry" in package.get("source", {}):
+        print(f"{package['name']}=={package['version']}")
+PY
+# The postgres extra of letta minus psycopg2 (a source build needing libpq headers); psycopg2-binary serves.
+"$venv/bin/pip" install -q -c "$tmp/constraints.txt" "letta==$letta_version" "pgserver==$pgserver_version" \
+  pgvector pg8000 psycopg2-binary asyncpg
 rm -rf "$venv/letta-source"
 mv "$tmp/letta-$letta_version" "$venv/letta-source"
 

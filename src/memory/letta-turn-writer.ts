@@ -1,7 +1,8 @@
 import { APIError } from '@letta-ai/letta-client';
 import type Letta from '@letta-ai/letta-client';
+import { createHash } from 'node:crypto';
 import { classifyLettaError } from './letta-errors.js';
-import { formatTurnTranscript } from './transcript.js';
+import { INTERRUPTED_NOTE, formatTurnTranscript } from './transcript.js';
 import type { PendingTurn } from './turn.js';
 import type { TurnWriter } from './turn-writer.js';
 
@@ -9,7 +10,7 @@ export type WriteStrategy = 'agent' | 'archival';
 
 export type LettaTurnWriterOptions = {
   strategy: WriteStrategy;
-  /** Per-request timeout; a timed-out write is retried with the same otid. */
+  /** Per-request timeout; a write that timed out is checked against the server before anything is resent. */
   requestTimeoutMs?: number;
 };
 
@@ -19,11 +20,44 @@ export const turnTag = (turn: PendingTurn): string => `turn:${turn.id}`;
 export const turnMarker = (turn: PendingTurn): string => `[${turn.id}]`;
 
 /**
- * Writes turns to a Letta agent.
- * 'agent': the turns become user messages so the agent itself decides what to remember
- *   (one LLM step per batch; Letta dedupes by otid).
- * 'archival': one archival passage per turn, no LLM step; tagged with the turn id so a
- *   retry can see that an earlier attempt already landed.
+ * Told to the agent after each write-behind batch: the exchange already happened, so its reply to this
+ * request is never spoken; it should only keep what is worth remembering.
+ */
+export const WRITE_BEHIND_NOTE =
+  '[voice call] The exchange above already happened on a live call: the user said the user lines and heard exactly the assistant lines. ' +
+  'Nothing you write now is spoken to anyone. Save what is worth remembering with your memory tools, then answer with one word: noted.';
+
+/** Text Letta accepts where a side said nothing (it rejects empty content with 400). */
+const SILENCE = '(nothing)';
+
+/**
+ * The otid of the assistant half of a turn: a UUID derived from the turn's otid (stable across retries and
+ * restarts, since only the turn's otid is journaled).
+ */
+export function assistantOtid(turn: Pick<PendingTurn, 'otid'>): string {
+  const hex = createHash('sha256').update(`${turn.otid}:assistant`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((Number.parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Where a listed message's date is compared with our clock: server clocks drift, so look back a bit further. */
+const CLOCK_SKEW_MS = 10 * 60_000;
+/** Upper bound on how much history one exactly-once check reads (pages of 100). */
+const MAX_HISTORY_PAGES = 20;
+
+/**
+ * Writes turns to a Letta agent, exactly once without relying on server de-duplication.
+ *
+ * 'agent': each turn becomes the user message (what the caller said, with the turn's otid) and the assistant
+ *   message (what they heard) in the agent's history, followed by one system note; the agent then runs a step
+ *   and decides what to keep with its memory tools. Letta 0.16.8 accepts role `assistant` in MessageCreate
+ *   (letta/schemas/message.py MessageCreate.role; letta/helpers/message_helper.py stores it unwrapped).
+ * 'archival': one archival passage per turn, no LLM step; tagged with the turn id.
+ *
+ * Retries: Letta does not drop a message whose otid it has seen on POST /v1/agents/{id}/messages (letta 0.16.8:
+ * otid de-duplication exists only for background streaming with Redis, letta/services/streaming_service.py).
+ * So before resending a batch that may have landed (any attempt after the first, and every replay after a
+ * restart), the writer reads the agent's recent user messages (they keep the otid we sent) or searches the
+ * passages by tag, and sends only the turns that are missing.
  */
 export class LettaTurnWriter implements TurnWriter {
   private readonly requestTimeoutMs: number | undefined;
@@ -55,19 +89,34 @@ export class LettaTurnWriter implements TurnWriter {
   }
 
   private async sendAsMessages(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void> {
-    await this.client.agents.messages.create(
-      agentId,
-      {
-        messages: turns.map((turn) => ({ role: 'user' as const, content: formatTurnTranscript(turn), otid: turn.otid })),
-      },
-      this.requestOptions(signal),
-    );
+    const missing = turns.some(mayHaveLanded) ? await this.turnsNotInHistory(agentId, turns, signal) : turns;
+    if (missing.length === 0) return;
+    await this.client.agents.messages.create(agentId, { messages: writeBehindMessages(missing) }, this.requestOptions(signal));
+  }
+
+  /** The turns whose user message (found by its otid) is not in the agent's history since they were queued. */
+  private async turnsNotInHistory(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<PendingTurn[]> {
+    const wanted = new Set(turns.map((turn) => turn.otid));
+    const cutoff = Math.min(...turns.map((turn) => turn.enqueuedAt)) - CLOCK_SKEW_MS;
+    let before: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES && wanted.size > 0; page++) {
+      const listed = await this.client.agents.messages.list(
+        agentId,
+        { limit: 100, order: 'desc', include_return_message_types: ['user_message'], ...(before === undefined ? {} : { before }) },
+        this.requestOptions(signal),
+      );
+      const items = listed.getPaginatedItems();
+      for (const message of items) if (message.otid) wanted.delete(message.otid);
+      const oldest = items[items.length - 1];
+      if (oldest === undefined || !listed.hasNextPage() || Date.parse(oldest.date) < cutoff) break;
+      before = oldest.id;
+    }
+    return turns.filter((turn) => wanted.has(turn.otid));
   }
 
   private async storeAsPassages(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void> {
     for (const turn of turns) {
-      // Only a turn that may have been sent before can already exist; skip the lookup otherwise.
-      if (turn.attempts > 0 && (await this.passageExists(agentId, turn, signal))) continue;
+      if (mayHaveLanded(turn) && (await this.passageExists(agentId, turn, signal))) continue;
       await this.client.agents.passages.create(
         agentId,
         {
@@ -82,8 +131,7 @@ export class LettaTurnWriter implements TurnWriter {
 
   /**
    * Tag search is exact on Letta (hybrid search with a tag filter). Servers without the search
-   * route (older builds, the local test server) answer 404/405; then list with a text search
-   * and check the tag ourselves.
+   * route (older builds) answer 404/405; then list with a text search and check the tag ourselves.
    */
   private async passageExists(agentId: string, turn: PendingTurn, signal: AbortSignal): Promise<boolean> {
     const tag = turnTag(turn);
@@ -103,4 +151,24 @@ export class LettaTurnWriter implements TurnWriter {
     const listed = await this.client.agents.passages.list(agentId, { search: turn.id, limit: 50 }, this.requestOptions(signal));
     return listed.some((passage) => passage.tags?.includes(tag) || passage.text.includes(turnMarker(turn)));
   }
+}
+
+/**
+ * The queue counts an attempt before making it (memory-queue.ts) and a replayed turn starts at one
+ * (journal-store.ts), so more than one attempt means an earlier request may have reached Letta.
+ */
+function mayHaveLanded(turn: PendingTurn): boolean {
+  return turn.attempts > 1;
+}
+
+/** What caller said and heard, as the agent's history should show it, then the note that nothing is spoken. */
+export function writeBehindMessages(turns: readonly PendingTurn[]) {
+  const messages: { role: 'user' | 'assistant' | 'system'; content: string; otid?: string }[] = [];
+  for (const turn of turns) {
+    messages.push({ role: 'user', content: turn.userText.trim() || SILENCE, otid: turn.otid });
+    const heard = turn.assistantText.trim() || SILENCE;
+    messages.push({ role: 'assistant', content: turn.interrupted ? `${heard} ${INTERRUPTED_NOTE}` : heard, otid: assistantOtid(turn) });
+  }
+  messages.push({ role: 'system', content: WRITE_BEHIND_NOTE });
+  return messages;
 }

@@ -3,13 +3,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LettaTurnWriter, turnTag } from '../../src/memory/letta-turn-writer.js';
+import { LettaTurnWriter, WRITE_BEHIND_NOTE, turnTag } from '../../src/memory/letta-turn-writer.js';
 import { MemoryQueue } from '../../src/memory/memory-queue.js';
 import type { MemoryQueueOptions } from '../../src/memory/options.js';
-import { formatTurnTranscript } from '../../src/memory/transcript.js';
 import type { PendingTurn } from '../../src/memory/turn.js';
 import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 import { turnInput } from './fake-turn-writer.js';
+import { createPendingTurn } from '../../src/memory/turn.js';
+
+const pendingTurn = (agentId: string, n: number) => createPendingTurn(turnInput(agentId, n), Date.now());
 
 let server: LettaServer;
 let dataDir: string;
@@ -45,12 +47,19 @@ async function enqueueRoundRobin(queue: MemoryQueue, agentIds: string[], perAgen
   return expected;
 }
 
-/** Every turn stored exactly once, in enqueue order, with the transcript the agent should see. */
+/**
+ * Every turn stored exactly once (the stand-in, like Letta, stores a resent otid again), in enqueue order,
+ * as the agent's history should show it: what the caller said, what they heard, then the write-behind note.
+ */
 function expectDeliveredInOrder(expected: Map<string, PendingTurn[]>) {
   for (const [agentId, turns] of expected) {
     const stored = server.userMessagesOf(agentId);
     expect(stored.map((m) => m.otid)).toEqual(turns.map((t) => t.otid));
-    expect(stored.map((m) => m.text)).toEqual(turns.map((t) => formatTurnTranscript(t)));
+    expect(stored.map((m) => m.text)).toEqual(turns.map((t) => t.userText));
+    const heard = server.clientMessagesOf(agentId).filter((m) => m.role === 'assistant');
+    expect(heard.map((m) => m.text)).toEqual(turns.map((t) => t.assistantText));
+    expect(server.clientMessagesOf(agentId).filter((m) => m.role === 'system').every((m) => m.text === WRITE_BEHIND_NOTE)).toBe(true);
+    expect(server.duplicatesOf(agentId)).toEqual([]);
     expect(server.maxConcurrentPerAgent(agentId, 'writes')).toBe(1);
   }
 }
@@ -89,7 +98,7 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
     expect(queue.stats().circuit).toBe('closed');
   });
 
-  it('a response slower than the client timeout is applied by Letta once, the retry is deduplicated by otid', async () => {
+  it('a response slower than the client timeout is applied once: the retry finds its turns in the history and sends nothing', async () => {
     const [agentId] = agents(1);
     server.slowApplyNext(2, 600, 'messages.create');
     // Letta keeps running a request whose client gave up; the settle wait keeps the retry off it.
@@ -98,7 +107,7 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
     await queue.whenIdle();
     await server.idle();
     expectDeliveredInOrder(expected);
-    expect(server.duplicatesOf(agentId).length).toBeGreaterThan(0);
+    expect(server.requests.filter((r) => r.route === 'messages.list').length).toBeGreaterThan(0);
   });
 
   it('an answer lost after the write was applied is not applied twice', async () => {
@@ -109,7 +118,8 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
     await queue.whenIdle();
     await server.idle();
     expectDeliveredInOrder(expected);
-    expect(server.duplicatesOf(agentId)).toHaveLength(2);
+    // Two lost answers: each retry first reads the history and finds its turn already there.
+    expect(server.requests.filter((r) => r.route === 'messages.create')).toHaveLength(3);
   });
 
   it('a 422 lands in the dead letters with its reason and is written after a requeue', async () => {
@@ -142,6 +152,46 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
     expect(passages.map((p) => p.tags?.find((t) => t.startsWith('turn:')))).toEqual(expected.get(agentId)!.map(turnTag));
     expect(passages[0].text).toContain('User: user 0');
     expect(server.userMessagesOf(agentId)).toEqual([]);
+  });
+
+  it('a resent batch sends only the turns that did not land', async () => {
+    const [agentId] = agents(1);
+    const writer = new LettaTurnWriter(client(), { strategy: 'agent' });
+    const first = { ...pendingTurn(agentId, 0), attempts: 1 };
+    await writer.write(agentId, [first], new AbortController().signal);
+    const second = pendingTurn(agentId, 1);
+    // Both may have been sent before (e.g. replayed after a restart): the history decides.
+    await writer.write(agentId, [{ ...first, attempts: 2 }, { ...second, attempts: 2 }], new AbortController().signal);
+    await server.idle();
+    expect(server.userMessagesOf(agentId).map((m) => m.otid)).toEqual([first.otid, second.otid]);
+    expect(server.duplicatesOf(agentId)).toEqual([]);
+  });
+
+  it('a PENDING_APPROVAL answer goes to the dead letters at once, with its reason', async () => {
+    const [agentId] = agents(1);
+    const body = { detail: { code: 'PENDING_APPROVAL', message: 'CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call.', pending_request_id: 'message-1' } };
+    server.failNext(1, 409, { route: 'messages.create', body });
+    const queue = await openQueue();
+    const turn = await queue.enqueue(turnInput(agentId, 0));
+    await queue.whenIdle();
+    expect(queue.deadLetters()).toEqual([
+      expect.objectContaining({ status: 409, reason: expect.stringContaining('PENDING_APPROVAL'), turn: expect.objectContaining({ otid: turn.otid }) }),
+    ]);
+    expect(queue.stats().retries).toBe(0);
+  });
+
+  it('a locked agent (409 with Retry-After) is retried after the time the server asked for', async () => {
+    const [agentId] = agents(1);
+    const body = { detail: 'The resource is currently locked by another operation. Please retry shortly.' };
+    server.failNext(1, 409, { route: 'messages.create', body, headers: { 'retry-after': '0.3' } });
+    const queue = await openQueue();
+    await queue.enqueue(turnInput(agentId, 0));
+    await queue.whenIdle();
+    const sends = server.requests.filter((r) => r.route === 'messages.create');
+    expect(sends).toHaveLength(2);
+    // retryMaxMs is 50 here: only the server's Retry-After explains a wait of ~300 ms.
+    expect(sends[1].receivedAt - sends[0].receivedAt).toBeGreaterThanOrEqual(250);
+    expect(queue.deadLetters()).toEqual([]);
   });
 
   it('reports an unknown agent as non-retryable', async () => {

@@ -197,7 +197,9 @@ describe('letta-server', () => {
         streaming: true,
       });
       const arrivals = await collect(stream);
+      // include_pings defaults to true: Letta's initial run ping comes first (streaming_service.py at 0.16.8).
       expect(typesOf(arrivals)).toEqual([
+        'ping',
         'reasoning_message',
         'tool_call_message',
         'tool_return_message',
@@ -275,17 +277,29 @@ describe('letta-server', () => {
       expect(response.messages.map((m) => m.message_type)).toEqual(['assistant_message']);
     });
 
-    it('dedupes by otid: a retried message is not stored or applied twice', async () => {
+    it('does not de-duplicate by otid: a resent message is stored and applied again, like Letta 0.16.8', async () => {
       const otid = randomUUID();
       const send = () => client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'remember me once', otid }] });
       await send();
       const second = await send();
 
       expect(second.messages.some((m) => m.message_type === 'assistant_message')).toBe(true);
-      expect(server.userMessagesOf(agentId)).toHaveLength(1);
+      expect(server.userMessagesOf(agentId)).toHaveLength(2);
       expect(server.duplicatesOf(agentId)).toHaveLength(1);
       expect(server.duplicatesOf(agentId)[0].otid).toBe(otid);
-      expect(server.block(agentId, 'human')?.value.match(/remember me once/g)).toHaveLength(1);
+      expect(server.block(agentId, 'human')?.value.match(/remember me once/g)).toHaveLength(2);
+      // Listed user messages keep the client's otid, which is how a writer finds out what landed.
+      const listed = await client.agents.messages.list(agentId, { include_return_message_types: ['user_message'] });
+      expect(listed.getPaginatedItems().map((m) => m.otid)).toEqual([otid, otid]);
+    });
+
+    it('lists a client assistant message with an otid derived from its id, not the one sent', async () => {
+      const otid = randomUUID();
+      await client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello', otid }] });
+      const listed = await client.agents.messages.list(agentId, { include_return_message_types: ['assistant_message'] });
+      const heard = listed.getPaginatedItems().find((m) => m.message_type === 'assistant_message' && m.content === 'hello');
+      expect(heard?.otid).toBeDefined();
+      expect(heard?.otid).not.toBe(otid);
     });
 
     it('validates bodies like FastAPI: 422 for missing messages and streaming-only options', async () => {
@@ -386,7 +400,8 @@ describe('letta-server', () => {
         for await (const item of stream) received.push(item);
       })().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      expect(received).toHaveLength(3);
+      // The initial ping is not a data item for the fault count (pings excluded).
+      expect(received.filter((item) => item.message_type !== 'ping')).toHaveLength(3);
       await server.idle();
       expect(server.messagesOf(agentId).some((m) => m.messageType === 'assistant_message')).toBe(true);
     });
