@@ -44,9 +44,8 @@
  *     `pingIntervalMs` of silence (Letta: 30 s; lower it to see pings in a test).
  *   - Processing continues when the client disconnects (Letta shields the agent loop), so a
  *     turn whose client timed out is still applied. Use `await server.idle()` before asserting.
- *   - Input messages are deduplicated by `otid` per agent: a message whose otid is already
- *     stored is not stored again and the turn is a replay (reply streamed, nothing stored, no
- *     memory edit). The request still succeeds. Dropped copies: `server.duplicatesOf(id)`.
+ *   - Input messages are NOT de-duplicated by `otid` (as on the real route, see storeClientMessages): a
+ *     resent message is stored again and runs another agent step. Repeats: `server.duplicatesOf(id)`.
  *   - Not emulated: runs/background resume, `seq_id`, conversations, tools/sources, the
  *     SDK-version check for streaming, an initial system message in the history.
  *
@@ -273,7 +272,7 @@ export interface LettaServer {
   userMessagesOf(agentId: string): StoredMessage[];
   /** Every message sent by clients (user, assistant, system roles). */
   clientMessagesOf(agentId: string): StoredMessage[];
-  /** Client messages dropped because their otid was already stored. */
+  /** Client messages whose otid had been stored before (stored again, as the real server does). */
   duplicatesOf(agentId: string): StoredMessage[];
   passagesOf(agentId: string): Passage[];
   /** Highest number of simultaneous requests on one agent ever seen (processing time, not socket time). */
@@ -612,6 +611,15 @@ class LettaSse {
 
   startKeepalive(): void {
     this.schedulePing();
+  }
+
+  /**
+   * With include_pings, Letta writes a run_id-bearing ping before the agent's first chunk, so the status line
+   * and headers go out at once (letta 0.16.8, letta/services/streaming_service.py `prepend_initial_run_ping`,
+   * applied in `create_agent_stream` when `request.include_pings and run`).
+   */
+  initialPing(): void {
+    this.ping();
   }
 
   write(item: LettaStreamingResponse): void {
@@ -1459,20 +1467,24 @@ class LettaServerImpl implements LettaServer {
 
   private openSse(ctx: RequestContext, turn: TurnRequest, pings: boolean): LettaSse {
     const sse = new LettaSse(ctx.res, turn.timing, pings ? this.options.pingIntervalMs : null, turn.runId, this.midStreamFaults.take(ctx.route));
+    if (pings) sse.initialPing();
     sse.startKeepalive();
     return sse;
   }
 
-  /** Stores client messages, skipping otids already seen; returns the stored ones. */
+  /**
+   * Stores every client message, a repeated otid included: Letta 0.16.8 does not de-duplicate on
+   * POST /v1/agents/{id}/messages (letta/services/streaming_service.py: the otid-derived request token is only
+   * used for background streaming with a Redis lock; letta/helpers/message_helper.py
+   * `_convert_message_create_to_message` just copies the otid onto a new Message). A repeat is also
+   * recorded in `duplicatesOf` so tests can see that something was stored twice.
+   */
   private storeClientMessages(ctx: RequestContext, agent: AgentRecord, messages: MessageCreate[]): StoredMessage[] {
     const stored: StoredMessage[] = [];
     for (const m of messages) {
       const otid = typeof m.otid === 'string' ? m.otid : null;
       const entry = this.clientMessage(ctx, agent, m, otid);
-      if (otid !== null && agent.otids.has(otid)) {
-        agent.duplicates.push(entry);
-        continue;
-      }
+      if (otid !== null && agent.otids.has(otid)) agent.duplicates.push(entry);
       if (otid !== null) agent.otids.add(otid);
       agent.messages.push(entry);
       stored.push(entry);
@@ -1484,7 +1496,9 @@ class LettaServerImpl implements LettaServer {
     const id = newId('message');
     const base = { id, date: isoNow(), name: m.name ?? null, otid, sender_id: m.sender_id ?? null, step_id: null, is_err: null, seq_id: null, run_id: null };
     let letta: UserMessage | AssistantMessage | SystemMessage;
-    if (m.role === 'assistant') letta = { ...base, message_type: 'assistant_message', content: m.content as AssistantMessage['content'] };
+    // A listed assistant message carries an otid derived from its id, not the one the client sent
+    // (letta 0.16.8, letta/schemas/message.py `_convert_reasoning_messages`: otid = generate_otid_from_id(id, n)).
+    if (m.role === 'assistant') letta = { ...base, otid: otidFromId(id, 0), message_type: 'assistant_message', content: m.content as AssistantMessage['content'] };
     else if (m.role === 'system') letta = { ...base, message_type: 'system_message', content: contentText(m.content) };
     else letta = { ...base, message_type: 'user_message', content: m.content as UserMessage['content'] };
     return {
