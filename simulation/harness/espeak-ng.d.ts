@@ -5,6 +5,7 @@ declare module 'espeak-ng' {
   export interface EmscriptenFS {
     writeFile(path: string, data: string | Uint8Array): void;
     readFile(path: string): Uint8Array;
+    unlink(path: string): void;
   }
 
   export interface ESpeakNgModule {

@@ -24,9 +24,16 @@ if (!port) throw new Error('speech-worker.ts must run in a worker thread');
 const engine = EspeakWasm.load();
 let queue: Promise<void> = Promise.resolve();
 
+// The first runs of the wasm and of the resampler are several times slower than later
+// ones (V8 compiles the hot code as it goes). Do them now, so the first synthesis a test
+// or a stand-in asks for costs what the rest do.
+queue = queue.then(async () => {
+  await handle({ id: 0, text: 'Warming up.', voice: 'en-us', wordsPerMinute: 175, sampleRate: 24_000 });
+});
+
 async function handle(req: SpeechRequest): Promise<SpeechReply> {
   try {
-    const wav = await (await engine).render(req.text, req.voice, req.wordsPerMinute);
+    const wav = (await engine).render(req.text, req.voice, req.wordsPerMinute);
     const parsed = parseStreamingWav(wav);
     const pcm = resampleBandLimited(parsed.pcm, parsed.sampleRate, req.sampleRate);
     return { id: req.id, pcm };
@@ -38,7 +45,11 @@ async function handle(req: SpeechRequest): Promise<SpeechReply> {
 port.on('message', (req: SpeechRequest) => {
   queue = queue.then(async () => {
     const reply = await handle(req);
-    if ('pcm' in reply) port.postMessage(reply, [reply.pcm.buffer as ArrayBuffer]);
-    else port.postMessage(reply);
+    try {
+      if ('pcm' in reply) port.postMessage(reply, [reply.pcm.buffer as ArrayBuffer]);
+      else port.postMessage(reply);
+    } catch (e) {
+      port.postMessage({ id: req.id, error: `could not return the audio: ${e instanceof Error ? e.message : String(e)}` });
+    }
   });
 });
