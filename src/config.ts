@@ -93,8 +93,9 @@ const envSchema = z.object({
     z
       .string()
       .trim()
-      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'must be a number from 0 to 1 (a fraction of the CPU)')
-      .transform(Number)
+      .toLowerCase()
+      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+|off)$/, 'must be a number from 0 to 1 (a fraction of the CPU) or off')
+      .transform((v) => (v === 'off' ? Infinity : Number(v)))
       .optional(),
   ),
 
@@ -160,7 +161,7 @@ export interface Config {
     apiSecret?: string;
     agentName: string;
     workerHttpPort: number;
-    /** CPU load (0-1) at which the worker tells LiveKit it is full; undefined = the framework's default for the mode. */
+    /** CPU load (0-1, Infinity = off) at which the worker tells LiveKit it is full; undefined = the framework's default for the mode. */
     loadThreshold?: number;
   };
   openai: { apiKey: string; baseURL: string; model: string };
