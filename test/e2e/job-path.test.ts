@@ -132,8 +132,8 @@ describe('production mode: tsx src/main.ts start', () => {
   });
 
   it('registers, takes a call through to Letta', async () => {
-    // 1 = refuse only on a saturated CPU: the test box is shared, the default 0.7 would make this test flaky.
-    worker = await startWorker('start', await stack.env({ WORKER_LOAD_THRESHOLD: '1' }), stack.livekit, stack.dir);
+    // The test box is shared: even a threshold of 1 marks the worker full whenever other tests saturate both cores.
+    worker = await startWorker('start', await stack.env({ WORKER_LOAD_THRESHOLD: 'off' }), stack.livekit, stack.dir);
     const lines = ['What is the weather like at the harbour?'];
     const offset = worker.output().length;
     const { room } = await call(worker, lines);

@@ -57,8 +57,8 @@ beforeAll(async () => {
     RUN_DIR: runDir,
     STOP_GRACE_SECONDS: '30',
     START_TIMEOUT_SECONDS: '120',
-    // 1 = refuse only on a saturated CPU: the box is shared, the production default 0.7 would make this flaky.
-    WORKER_LOAD_THRESHOLD: '1',
+    // The test box is shared: even a threshold of 1 marks the worker full whenever other tests saturate both cores.
+    WORKER_LOAD_THRESHOLD: 'off',
     LOG_LEVEL: 'debug', // the test watches the worker log for "job runner initialized"
   });
 });
@@ -109,7 +109,10 @@ describe('voice system scripts against a real livekit-server', () => {
 
   it('restart: new processes, the old worker leaves the server and a new one registers', async () => {
     const serverOffset = stack.livekit.output().length;
-    const result = await runScript('restart_voice_system.sh', env);
+    // After a call the worker replaces the used job process, and @livekit/agents 1.8.1 does not exit on SIGTERM while
+    // one is still starting (on a busy box it can even time out starting): the script's SIGKILL fallback covers that,
+    // so the grace is short here; the graceful path is the stop test's.
+    const result = await runScript('restart_voice_system.sh', { ...env, STOP_GRACE_SECONDS: '10' });
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     const second = readPids();
     expect(second.worker).not.toBe(first.worker);

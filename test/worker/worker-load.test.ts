@@ -74,13 +74,14 @@ describe('the default threshold follows the CLI mode, as in @livekit/agents', ()
 
 describe('WORKER_LOAD_THRESHOLD', () => {
   const base = { DEEPGRAM_API_KEY: 'dg', OPENAI_API_KEY: 'sk' };
-  it('accepts 0 to 1 and leaves the framework default when unset', () => {
+  it('accepts 0 to 1 or off, and leaves the framework default when unset', () => {
     expect(loadConfig({ ...base, WORKER_LOAD_THRESHOLD: '0.9' }, { requireLiveKit: false }).livekit.loadThreshold).toBe(0.9);
     expect(loadConfig({ ...base, WORKER_LOAD_THRESHOLD: '0' }, { requireLiveKit: false }).livekit.loadThreshold).toBe(0);
     expect(loadConfig({ ...base, WORKER_LOAD_THRESHOLD: '1' }, { requireLiveKit: false }).livekit.loadThreshold).toBe(1);
     expect(loadConfig({ ...base, WORKER_LOAD_THRESHOLD: '' }, { requireLiveKit: false }).livekit.loadThreshold).toBeUndefined();
+    expect(loadConfig({ ...base, WORKER_LOAD_THRESHOLD: 'off' }, { requireLiveKit: false }).livekit.loadThreshold).toBe(Infinity);
   });
   it.each(['1.5', '-0.1', 'high', '70%'])('rejects %s naming the variable', (value) => {
-    expect(() => loadConfig({ ...base, WORKER_LOAD_THRESHOLD: value }, { requireLiveKit: false })).toThrow(/WORKER_LOAD_THRESHOLD: must be a number from 0 to 1/);
+    expect(() => loadConfig({ ...base, WORKER_LOAD_THRESHOLD: value }, { requireLiveKit: false })).toThrow(/WORKER_LOAD_THRESHOLD: must be a number from 0 to 1 .*or off/);
   });
 });
