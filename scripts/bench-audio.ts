@@ -45,7 +45,13 @@ export async function runAudioBench(options: AudioBenchOptions): Promise<AudioRu
       try {
         for (const line of lines) {
           try {
-            run.turns.get(name)!.push(await harness.say(line));
+            const turn = await harness.say(line);
+            run.turns.get(name)!.push(turn);
+            // "Answered in full": the whole reply was spoken, uninterrupted, with no word lost or added.
+            const spoken = normalizeWords(turn.timeline.agentText);
+            if (turn.timeline.interrupted || spoken !== normalizeWords(BENCH_REPLY)) {
+              run.failures.get(name)!.push(`${line}: reply not spoken in full (heard "${turn.timeline.agentText}")`);
+            }
           } catch (err) {
             run.failures.get(name)!.push(`${line}: ${(err as Error).message}`);
           }
@@ -62,4 +68,8 @@ export async function runAudioBench(options: AudioBenchOptions): Promise<AudioRu
     }
   }
   return run;
+}
+
+function normalizeWords(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }

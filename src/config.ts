@@ -129,6 +129,8 @@ const envSchema = z.object({
 
   USE_HYBRID_STREAMING: boolFlag(true),
   PREEMPTIVE_GENERATION: boolFlag(true),
+  PREEMPTIVE_TTS: boolFlag(true),
+  TTS_FIRST_CLAUSE: boolFlag(true),
   TURN_DETECTION: z.enum(['vad', 'stt'], { message: 'must be vad or stt' }).default('vad'),
   ENDPOINTING_MIN_DELAY_MS: durationMs(400, 10_000),
   AGENT_INSTRUCTIONS: optionalText,
@@ -172,6 +174,10 @@ export interface Config {
   replies: { fastPathFirstWordMs: number; lettaFirstWordMs: number; stallMs: number; lettaCancelWaitMs: number };
   hybridStreaming: boolean;
   preemptiveGeneration: boolean;
+  /** Also synthesize the preemptive reply before the turn is committed (hybrid, with preemptive generation). */
+  preemptiveTts: boolean;
+  /** Send a reply's first clause to TTS as soon as it is speakable, then whole sentences (src/tts/first-clause-tts.ts). */
+  ttsFirstClause: boolean;
   turnDetection: 'vad' | 'stt';
   endpointingMinDelayMs: number;
   instructions?: string;
@@ -277,6 +283,8 @@ function toConfig(env: Env): Config {
     },
     hybridStreaming: env.USE_HYBRID_STREAMING,
     preemptiveGeneration: env.PREEMPTIVE_GENERATION,
+    preemptiveTts: env.PREEMPTIVE_TTS,
+    ttsFirstClause: env.TTS_FIRST_CLAUSE,
     turnDetection: env.TURN_DETECTION,
     endpointingMinDelayMs: env.ENDPOINTING_MIN_DELAY_MS,
     instructions: env.AGENT_INSTRUCTIONS,

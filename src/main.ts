@@ -66,6 +66,9 @@ function runWorker(): void {
     agent: fileURLToPath(import.meta.url),
     agentName: config.livekit.agentName,
     port: config.livekit.workerHttpPort,
+    // Turn detection is VAD or STT endpointing: the local end-of-turn model is never used, so do not start its
+    // inference process (several hundred MB per worker). Option added by patches/@livekit+agents+1.8.1.patch.
+    localEotInference: false,
   };
   // A worker that marks itself full gets no jobs from LiveKit: say so as a warning instead of a silent stall.
   const loadLimit = watchLoad({

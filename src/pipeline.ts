@@ -4,6 +4,7 @@ import * as openai from '@livekit/agents-plugin-openai';
 import { voice, type tts, type VAD } from '@livekit/agents';
 import type OpenAI from 'openai';
 import type { Config } from './config.js';
+import { withFirstClauseFlush } from './tts/first-clause-tts.js';
 
 /** Speech to text: Deepgram streaming, pointed wherever DEEPGRAM_BASE_URL says. */
 export function createStt(config: Config): deepgram.STT {
@@ -39,13 +40,14 @@ export function createAgentSession(config: Config, chatClient: OpenAI, vad: VAD)
     vad, // voice activity detection, loaded once per process
     stt: createStt(config), // speech to text: Deepgram streaming
     llm: createFrameworkLlm(config, chatClient), // enables the LLM stage; replies come from LettaVoiceAgent.llmNode
-    tts: createTts(config), // text to speech: Cartesia, or OpenAI without a Cartesia key
+    // Text to speech: Cartesia, or OpenAI without a Cartesia key; the first clause of a reply goes out early.
+    tts: config.ttsFirstClause ? withFirstClauseFlush(createTts(config)) : createTts(config),
     turnHandling: {
       turnDetection: config.turnDetection,
       endpointing: { minDelay: config.endpointingMinDelayMs },
       // Start the reply on the interim transcript. Hybrid only: a Letta turn cannot be taken back once sent (Letta
       // stores the partial utterance and keeps running after the stream is cancelled).
-      preemptiveGeneration: { enabled: config.preemptiveGeneration && config.hybridStreaming },
+      preemptiveGeneration: { enabled: config.preemptiveGeneration && config.hybridStreaming, preemptiveTts: config.preemptiveTts },
     },
   });
 }

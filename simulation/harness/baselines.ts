@@ -2,7 +2,8 @@
 // (same VAD, STT, TTS and turn handling); only where the reply text comes from differs.
 import { ReadableStream } from 'node:stream/web';
 import type Letta from '@letta-ai/letta-client';
-import { voice, type llm } from '@livekit/agents';
+import { voice, type llm, type tts } from '@livekit/agents';
+import * as cartesia from '@livekit/agents-plugin-cartesia';
 import * as openai from '@livekit/agents-plugin-openai';
 import { DEFAULT_INSTRUCTIONS } from '../../src/agent.js';
 import type { Config } from '../../src/config.js';
@@ -75,4 +76,16 @@ export function createStockLlm(config: Config): openai.LLM {
 /** A plain agent: no memory, no custom llmNode; the session's LLM answers. */
 export function createStockAgent(instructions = DEFAULT_INSTRUCTIONS): voice.Agent {
   return new voice.Agent({ instructions });
+}
+
+/**
+ * The stock TTS plugin as a project without our wiring would build it from the same settings: no first-clause flush
+ * (src/tts/first-clause-tts.ts) and no fallback wrapper, so the plugin's own sentence tokenizer decides what to send.
+ */
+export function createStockTts(config: Config): tts.TTS {
+  const s = config.tts;
+  if (s.provider === 'cartesia') {
+    return new cartesia.TTS({ apiKey: s.apiKey, model: s.model, ...(s.voice ? { voice: s.voice } : {}), ...(s.baseUrl ? { baseUrl: s.baseUrl } : {}) });
+  }
+  return new openai.TTS({ apiKey: s.apiKey, baseURL: s.baseURL, model: s.model, voice: s.voice as openai.TTSVoices });
 }

@@ -3,11 +3,16 @@
 //
 // Voice-to-voice is measured from the caller's last voiced sample to the first agent sample played out. The
 // reply cannot be heard before BOTH the turn is committed (end-of-turn delay) AND the providers have done their
-// part (STT final, LLM time to first token plus the pacing of the tokens the first TTS sentence needs, TTS time
-// to first byte), so:
+// part (STT final, LLM time to first token plus the pacing of the tokens the first TTS piece waits for, TTS time
+// to first byte). With preemptive generation the LLM request starts on the STT final; without it, on the end of
+// turn. With preemptive TTS the speech is synthesized before the turn is committed too:
 //
-//   floor    = max(end-of-turn delay, STT final + LLM TTFT + first-sentence pacing) + TTS TTFB + first-frame pacing
-//   overhead = voice-to-voice - floor          (the worker's and the framework's own time)
+//   text ready = (preemptive ? STT final : end of turn) + LLM TTFT + first-piece pacing
+//   floor      = max(end of turn, text ready) + TTS TTFB + first-frame pacing                 (TTS after the turn)
+//   floor      = max(end of turn, text ready + TTS TTFB + first-frame pacing)                 (preemptive TTS)
+//   overhead   = voice-to-voice - floor          (the worker's and the framework's own time)
+//
+// First-piece pacing runs to the token *after* the one the TTS's tokenizer needed (see voice-call-harness.ts).
 //
 // LLM and TTS durations come from the servers' side of the wire, so anything the client does before sending a
 // request or after receiving a byte counts as overhead, never as provider time.
@@ -28,8 +33,16 @@ export interface TurnTimeline {
   llmRequestAt?: number;
   /** Its first content token was written. */
   llmFirstTokenAt?: number;
-  /** Server time the text the first TTS request carried was complete (first token + pacing). */
+  /** Server time of the token the first TTS request waited for (first token + pacing). */
   llmFirstSentenceAt?: number;
+  /** Tokens the TTS's tokenizer needed before emitting its first piece (count + 1 = only at the end of the stream). */
+  firstPieceTokens?: number;
+  /** Tokens the server had written when the first TTS request arrived (observed). */
+  ttsRequestAfterTokens?: number;
+  /** The session started the LLM on the STT final (preemptive generation), not on the end of turn. */
+  preemptiveLlm?: boolean;
+  /** The session also synthesized before the turn was committed. */
+  preemptiveTts?: boolean;
   /** LLM requests seen during the turn (preemptive generation can start more than one). */
   llmRequests: number;
   /** First TTS request (context) of the reply: received by the Cartesia stand-in. */
@@ -102,9 +115,13 @@ export function breakdown(t: TurnTimeline): TurnBreakdown | undefined {
     t.llmFirstSentenceAt !== undefined && t.llmFirstTokenAt !== undefined ? Math.max(0, t.llmFirstSentenceAt - t.llmFirstTokenAt) : 0;
   const ttsTtfbMs = t.ttsFirstByteAt - t.ttsRequestAt;
   const ttsFramePacingMs = t.ttsFirstFrameReadyAt === undefined ? 0 : Math.max(0, t.ttsFirstFrameReadyAt - t.ttsFirstByteAt);
-  const providerChain = sttFinalMs + llmTtftMs + firstSentencePacingMs;
+  // Older result files lack the flag: every variant then ran with preemptive generation on.
+  const llmStartMs = t.preemptiveLlm === false ? endOfTurnMs : sttFinalMs;
+  const textReadyMs = llmStartMs + llmTtftMs + firstSentencePacingMs;
+  const audioMs = ttsTtfbMs + ttsFramePacingMs;
+  const providerChain = t.preemptiveTts ? textReadyMs + audioMs : textReadyMs;
   const criticalPath = endOfTurnMs >= providerChain ? 'end-of-turn' : 'providers';
-  const floorMs = Math.max(endOfTurnMs, providerChain) + ttsTtfbMs + ttsFramePacingMs;
+  const floorMs = t.preemptiveTts ? Math.max(endOfTurnMs, providerChain) : Math.max(endOfTurnMs, providerChain) + audioMs;
   const m = t.metrics;
   const diff = (metric: number | undefined, harness: number | undefined) =>
     metric === undefined || harness === undefined ? undefined : metric - harness;
@@ -123,7 +140,9 @@ export function breakdown(t: TurnTimeline): TurnBreakdown | undefined {
     gaps: {
       sttToLlmMs: t.llmRequestAt !== undefined && t.sttFinalAt !== undefined ? t.llmRequestAt - t.sttFinalAt : undefined,
       textToTtsMs:
-        t.llmFirstSentenceAt !== undefined ? t.ttsRequestAt - Math.max(t.llmFirstSentenceAt, t.eouAt ?? Number.NEGATIVE_INFINITY) : undefined,
+        t.llmFirstSentenceAt !== undefined
+          ? t.ttsRequestAt - Math.max(t.llmFirstSentenceAt, t.preemptiveTts ? Number.NEGATIVE_INFINITY : (t.eouAt ?? Number.NEGATIVE_INFINITY))
+          : undefined,
       audioToPlayoutMs: t.playoutAt - (t.ttsFirstFrameReadyAt ?? t.ttsFirstByteAt),
     },
     discrepancy: {

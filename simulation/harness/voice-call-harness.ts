@@ -20,14 +20,16 @@ import { prepareVoiceCall, type VoiceCall } from '../../src/call/voice-call.js';
 import type { TurnReport } from '../../src/call/turn-recorder.js';
 import { loadConfig, secretsOf, type Config } from '../../src/config.js';
 import { redactingLogger } from '../../src/logging.js';
-import { createAgentSession, createStt, createTts } from '../../src/pipeline.js';
+import { createAgentSession, createStt } from '../../src/pipeline.js';
 import { createWorkerServices, type WorkerServices } from '../../src/services.js';
+import { FirstClauseSentenceTokenizer } from '../../src/tts/first-clause-tokenizer.js';
+import { FirstClauseTTS } from '../../src/tts/first-clause-tts.js';
 import { CartesiaServer, type CartesiaRequestRecord } from '../stand-ins/cartesia-server.js';
 import { DeepgramServer } from '../stand-ins/deepgram-server.js';
 import { startLettaServer, type LettaServer, type SeedBlock } from '../stand-ins/letta-server.js';
 import { startOpenAIServer, type ChatRequestBody, type OpenAIServer } from '../stand-ins/openai-server.js';
 import { CallerAudioInput, RecordingAudioOutput, type AgentSegmentRecord } from './audio-io.js';
-import { BlockingLettaAgent, createStockAgent, createStockLlm } from './baselines.js';
+import { BlockingLettaAgent, createStockAgent, createStockLlm, createStockTts } from './baselines.js';
 import { synthesize } from './espeak.js';
 import { breakdown, type TurnBreakdown, type TurnTimeline } from './metrics.js';
 import { CallRecorder } from './recorder.js';
@@ -160,8 +162,9 @@ interface Providers {
   agentId: string;
 }
 
-const OPENAI_KEY = 'sk-local-harness';
-const LETTA_KEY = 'letta-local-harness';
+/** Keys the OpenAI and Letta stand-ins accept (a worker in a child process needs them in its environment). */
+export const OPENAI_KEY = 'sk-local-harness';
+export const LETTA_KEY = 'letta-local-harness';
 
 /** Starts the four provider stand-ins on random loopback ports with the given latencies. */
 export async function startProviders(latencies: ProviderLatencies, options: VoiceCallHarnessOptions = {}): Promise<Providers> {
@@ -311,7 +314,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         throw new Error(`${variant}: the agent did not answer "${text}" (${(err as Error).message}); Deepgram last sent ${JSON.stringify(heard)}`);
       }
       const agentText = transcript.filter((t) => t.role === 'assistant').slice(mark.assistant).map((t) => t.text).join(' ');
-      const timeline = collectTimeline({
+      const timeline = await collectTimeline({
         variant,
         latencies,
         text,
@@ -321,7 +324,8 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         lettaResponses: letta.responses.slice(mark.letta).map((r) => ({ ...r, receivedAt: letta.requests[r.requestIndex]?.receivedAt })),
         ttsRequests: cartesia.requests.slice(mark.cartesia),
         ttsChunkMs: cartesia.chunkMs,
-        tokensForFirstSentence: await tokensForFirstSentence(agentText),
+        tokenizer: firstPieceTokenizer(session),
+        turnHandling: session.sessionOptions.turnHandling.preemptiveGeneration,
         utterance: deepgram.utterances.slice(mark.deepgram).find((u) => u.text === text),
         metrics: metricsLog.slice(mark.metrics),
         report: reports[mark.reports],
@@ -382,15 +386,16 @@ function transcriptionSynchronizer(): Promise<SynchronizerClass> {
 }
 
 /**
- * The stock pipeline for comparison (b): same VAD, STT, TTS and turn handling as createAgentSession, but the
- * session's LLM is the OpenAI plugin with its own client and it produces the replies itself.
+ * The stock pipeline for comparison (b): same VAD, STT, TTS provider and turn handling as createAgentSession, but the
+ * session's LLM is the OpenAI plugin with its own client and it produces the replies itself, and the TTS is the stock
+ * plugin (its own sentence tokenizer, LiveKit's default of no preemptive TTS).
  */
 function createStockSession(config: Config, vad: VAD): voice.AgentSession {
   return new voice.AgentSession({
     vad,
     stt: createStt(config),
     llm: createStockLlm(config),
-    tts: createTts(config),
+    tts: createStockTts(config),
     turnHandling: {
       turnDetection: config.turnDetection,
       endpointing: { minDelay: config.endpointingMinDelayMs },
@@ -411,6 +416,10 @@ interface LlmResponse {
   receivedAt?: number;
   /** OpenAI: first content chunk; Letta: first assistant item (or the JSON body). */
   firstContentAt?: number;
+  /** When the stream's last chunk was written (OpenAI). */
+  lastChunkAt?: number;
+  /** Reply tokens as written by the server (OpenAI logs them; for Letta they are reconstructed from its pacing). */
+  tokens?: Array<{ at: number; text: string }>;
 }
 
 interface TurnRecords {
@@ -419,18 +428,20 @@ interface TurnRecords {
   text: string;
   speechEnd: number;
   segment: AgentSegmentRecord;
-  openaiResponses: Array<{ receivedAt?: number; firstContentAt?: number }>;
+  openaiResponses: Array<{ receivedAt?: number; firstContentAt?: number; lastChunkAt?: number; contentChunkLog?: Array<{ at: number; text: string }> }>;
   lettaResponses: Array<{ receivedAt?: number; route: string; streaming: boolean; firstAssistantAt?: number; lastItemAt?: number }>;
   ttsRequests: CartesiaRequestRecord[];
   ttsChunkMs: number;
-  tokensForFirstSentence: number;
+  /** The tokenizer that decides when the session's TTS sends its first piece of text. */
+  tokenizer: tokenize.SentenceTokenizer;
+  turnHandling: { enabled: boolean; preemptiveTts: boolean };
   utterance?: { finalAt?: number };
   metrics: Array<{ at: number; metrics: metrics.AgentMetrics }>;
   report?: TurnReport;
   agentText: string;
 }
 
-function collectTimeline(r: TurnRecords): TurnTimeline {
+async function collectTimeline(r: TurnRecords): Promise<TurnTimeline> {
   const tts = r.ttsRequests.find((t) => t.firstChunkAt !== undefined && !t.cancelled) ?? r.ttsRequests[0];
   // Which backend produced the words depends on the variant (a hybrid turn falls back to Letta only on failure).
   const fromLetta = r.variant === 'letta' || r.variant === 'letta-blocking' || r.report?.source === 'letta';
@@ -439,7 +450,7 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
         .filter((x) => x.route === 'messages.create' || x.route === 'messages.stream')
         .filter((x) => (r.variant === 'letta-blocking' ? !x.streaming : x.streaming))
         .map((x) => ({ receivedAt: x.receivedAt, firstContentAt: x.firstAssistantAt ?? x.lastItemAt }))
-    : r.openaiResponses;
+    : r.openaiResponses.map((x) => ({ receivedAt: x.receivedAt, firstContentAt: x.firstContentAt, lastChunkAt: x.lastChunkAt, tokens: x.contentChunkLog }));
   // Preemptive generation may have started (and dropped) earlier requests: the spoken one is the last one
   // received before the TTS request.
   const before = llm.filter((x) => x.receivedAt !== undefined && (tts === undefined || x.receivedAt <= tts.startedAt));
@@ -452,7 +463,15 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
   // Chunks are written chunkMs × realTimeFactor apart; the plugin releases its first frame after 200 ms of audio.
   const chunksNeeded = Math.ceil(PLUGIN_AUDIO_LOOKAHEAD_MS / r.ttsChunkMs);
   const framePacing = (chunksNeeded - 1) * r.ttsChunkMs * r.latencies.cartesiaRealTimeFactor;
-  const tokensNeeded = r.tokensForFirstSentence;
+  // Letta's tokens are not logged: rebuild them from the spoken text and the stand-in's pacing (all at once when buffered).
+  const tokens =
+    used?.tokens ??
+    (used?.firstContentAt === undefined ? [] : (r.agentText.match(/\s*\S+/g) ?? []).map((text, i) => ({ at: used.firstContentAt! + i * tokenDelay, text })));
+  const firstPieceTokens = await tokensForFirstPiece(r.tokenizer, tokens.map((t) => t.text));
+  // The first TTS request leaves on the token *after* the one the tokenizer needed (or at the end of the stream): the
+  // framework forwards LLM text to the TTS node one chunk behind. That token is provider pacing, not worker time.
+  const textReadyAt = tokens[firstPieceTokens]?.at ?? used?.lastChunkAt ?? tokens.at(-1)?.at;
+  const ttsRequestAfterTokens = tts === undefined ? undefined : tokens.filter((t) => t.at <= tts.startedAt).length;
   return {
     userText: r.text,
     agentText: r.agentText,
@@ -461,7 +480,11 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
     eouAt: eou?.at,
     llmRequestAt: used?.receivedAt,
     llmFirstTokenAt: used?.firstContentAt,
-    llmFirstSentenceAt: used?.firstContentAt === undefined ? undefined : used.firstContentAt + Math.max(0, tokensNeeded - 1) * tokenDelay,
+    llmFirstSentenceAt: used?.firstContentAt === undefined ? undefined : textReadyAt,
+    firstPieceTokens,
+    ttsRequestAfterTokens,
+    preemptiveLlm: r.turnHandling.enabled,
+    preemptiveTts: r.turnHandling.enabled && r.turnHandling.preemptiveTts,
     llmRequests: llm.length,
     ttsRequestAt: tts?.startedAt,
     ttsFirstByteAt: tts?.firstChunkAt,
@@ -481,24 +504,29 @@ function collectTimeline(r: TurnRecords): TurnTimeline {
   };
 }
 
+/** The tokenizer deciding when the session's TTS sends text: ours in front of the plugin, else the Cartesia plugin's own. */
+function firstPieceTokenizer(session: voice.AgentSession): tokenize.SentenceTokenizer {
+  return session.tts instanceof FirstClauseTTS
+    ? new FirstClauseSentenceTokenizer()
+    : new tokenize.basic.SentenceTokenizer({ minSentenceLength: CARTESIA_MIN_SENTENCE_LENGTH });
+}
+
 /**
- * How many of the LLM's word-ish tokens the Cartesia plugin needs before it sends its first sentence, found by
- * feeding them one by one to the framework's own sentence tokenizer configured as the plugin configures it
- * (minSentenceLength 8, default 10-character context). It emits a sentence only once the next one has started,
- * so this is usually the first sentence plus a word or two.
+ * How many of the LLM's tokens the tokenizer needs before it emits its first piece of text (tokens.length + 1: only
+ * at the end of the stream). The plugin's sentence tokenizer (minSentenceLength 8, default 10-character context)
+ * emits a sentence only once the next one has started; the first-clause tokenizer emits at the first clause mark.
  */
-export async function tokensForFirstSentence(reply: string): Promise<number> {
-  const tokens = reply.match(/\s*\S+/g) ?? [];
-  const stream = new tokenize.basic.SentenceTokenizer({ minSentenceLength: CARTESIA_MIN_SENTENCE_LENGTH }).stream();
+export async function tokensForFirstPiece(tokenizer: tokenize.SentenceTokenizer, tokens: readonly string[]): Promise<number> {
+  const stream = tokenizer.stream();
   let emitted = false;
   const first = stream.next().then(() => (emitted = true));
   try {
     for (let i = 0; i < tokens.length; i++) {
-      stream.pushText(tokens[i]);
+      stream.pushText(tokens[i]!);
       await new Promise((resolve) => setImmediate(resolve));
       if (emitted) return i + 1;
     }
-    return tokens.length; // the rest goes out when the LLM stream ends
+    return tokens.length + 1; // the rest goes out when the LLM stream ends
   } finally {
     stream.close();
     void first.catch(() => undefined);

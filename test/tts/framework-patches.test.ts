@@ -1,0 +1,45 @@
+// patches/@livekit+agents+1.8.1.patch (applied by `postinstall: patch-package`): the two audio helpers build their
+// output in one allocation instead of re-spreading arrays per chunk, and ServerOptions can leave the local
+// end-of-turn inference process off. Same results as before; see docs/framework-patches.md.
+import { AudioByteStream, ServerOptions, initializeLogger, mergeFrames } from '@livekit/agents';
+import { AudioFrame } from '@livekit/rtc-node';
+import { describe, expect, it } from 'vitest';
+
+initializeLogger({ pretty: false, level: 'error' });
+
+function ramp(from: number, n: number): Int16Array {
+  return Int16Array.from({ length: n }, (_, i) => (from + i) % 32_000);
+}
+
+describe('patched @livekit/agents audio helpers', () => {
+  it('mergeFrames concatenates samples in order', () => {
+    const frames = [ramp(0, 480), ramp(480, 240), ramp(720, 960)].map((d) => new AudioFrame(d, 24_000, 1, d.length));
+    const merged = mergeFrames(frames);
+    expect(merged.samplesPerChannel).toBe(1680);
+    expect(Array.from(merged.data)).toEqual(Array.from(ramp(0, 1680)));
+    expect(() => mergeFrames([])).toThrow(/empty/);
+    expect(() => mergeFrames([frames[0]!, new AudioFrame(ramp(0, 10), 16_000, 1, 10)])).toThrow(/sample rate/);
+  });
+
+  it('AudioByteStream cuts arbitrary chunks into whole frames without losing or reordering bytes', () => {
+    const samples = ramp(0, 24_000); // one second at 24 kHz: ten 100 ms frames
+    const bytes = new Uint8Array(samples.buffer);
+    const stream = new AudioByteStream(24_000, 1);
+    const out: number[] = [];
+    // Odd chunk sizes and odd offsets: frames must still be aligned copies.
+    for (let at = 0, size = 1; at < bytes.length; at += size, size = (size * 7 + 3) % 5001 || 1) {
+      const chunk = bytes.subarray(at, Math.min(bytes.length, at + size));
+      for (const frame of stream.write(chunk)) {
+        expect(frame.samplesPerChannel).toBe(2400);
+        out.push(...frame.data);
+      }
+    }
+    for (const frame of stream.flush()) out.push(...frame.data);
+    expect(out).toEqual(Array.from(samples));
+  });
+
+  it('ServerOptions accepts localEotInference (default true)', () => {
+    expect(new ServerOptions({ agent: 'x.js' }).localEotInference).toBe(true);
+    expect(new ServerOptions({ agent: 'x.js', localEotInference: false }).localEotInference).toBe(false);
+  });
+});
