@@ -18,6 +18,8 @@ import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingT
 
 /** How long close() waits for aborted requests to settle before giving up on them. */
 const ABORT_GRACE_MS = 1_000;
+/** A lane that let another process's earlier-spoken turn go first looks again after this. */
+const YIELD_MS = 25;
 
 export type AcknowledgedListener = (agentId: string, turns: readonly PendingTurn[]) => void;
 export type DeadLetterListener = (letter: DeadLetter) => void;
@@ -69,6 +71,8 @@ export class MemoryQueue {
   private readonly unjournaled = new Map<string, PendingTurn>();
   /** Acknowledgements the journal could not take; retried, or the turns would be resent after a restart. */
   private unjournaledAcks: string[] = [];
+  /** Agents whose current batch failed with an unknown outcome: it may be applied, so it must be resent as is. */
+  private readonly batchMayBeApplied = new Set<string>();
   private idleWaiters: Array<() => void> = [];
   private activeRequests = 0;
   private inFlightTurns = 0;
@@ -126,6 +130,7 @@ export class MemoryQueue {
     const recovered = await store.recover();
     // Turns of several calls (adopted slots) interleave by when they were spoken.
     for (const turn of [...recovered.pending].sort(bySpokenTime)) queue.laneFor(turn.agentId).pending.push(turn);
+    for (const agentId of queue.lanes.keys()) queue.refreshHead(agentId);
     if (recovered.pending.length > 0 || recovered.deadLetters.length > 0) {
       queue.logger.info(
         { pending: recovered.pending.length, deadLetters: recovered.deadLetters.length, agents: queue.lanes.size },
@@ -155,7 +160,10 @@ export class MemoryQueue {
       this.appending.delete(appended);
     }
     this.laneFor(turn.agentId).pending.push(turn);
+    // Awaited: once enqueue resolves, other processes already see this turn when ordering theirs.
+    const published = this.refreshHead(turn.agentId);
     this.pump();
+    if (this.store.publishHead) await published;
     return { ...turn };
   }
 
@@ -211,6 +219,7 @@ export class MemoryQueue {
   async requeueDeadLetters(selection: RequeueSelection): Promise<PendingTurn[]> {
     const turns = await this.store.requeue(selection);
     for (const turn of turns) this.laneFor(turn.agentId).pending.push(turn);
+    for (const agentId of new Set(turns.map((turn) => turn.agentId))) this.refreshHead(agentId);
     if (turns.length > 0) this.logger.info({ turns: turns.length }, 'memory dead letters requeued');
     this.pump();
     return turns;
@@ -301,6 +310,24 @@ export class MemoryQueue {
     return { written, pending };
   }
 
+  /** How many of the lane's next turns were spoken no later than any other process's undelivered turn for the agent. */
+  private async spokenOrderLimit(lane: AgentLane): Promise<number> {
+    const elsewhere = await this.store.earliestHeadElsewhere?.(lane.agentId).catch(() => undefined);
+    if (elsewhere === undefined) return Number.POSITIVE_INFINITY;
+    const later = lane.pending.findIndex((turn) => turn.userAt > elsewhere);
+    return later === -1 ? lane.pending.length : later;
+  }
+
+  /**
+   * Tells other processes when this one's next turn for the agent was spoken. The next turn,
+   * not the earliest: both sides compare next turns, so two processes never wait for each other.
+   */
+  private refreshHead(agentId: string): Promise<void> {
+    if (!this.store.publishHead) return Promise.resolve();
+    const next = this.lanes.get(agentId)?.pending[0];
+    return this.store.publishHead(agentId, next?.userAt).catch(() => {});
+  }
+
   private laneFor(agentId: string): AgentLane {
     let lane = this.lanes.get(agentId);
     if (!lane) {
@@ -362,7 +389,15 @@ export class MemoryQueue {
         lane.retryAt = this.now() + this.tuning.backoff.baseMs;
         return;
       }
-      const batch = lane.currentBatch(this.tuning.batchMax);
+      // No await without cross-process order: the batch is formed in this tick.
+      const limit = lane.batch || !this.store.earliestHeadElsewhere ? this.tuning.batchMax : await this.spokenOrderLimit(lane);
+      if (limit === 0) {
+        // Another call's process holds a turn spoken before ours: it goes first (it waits for this lease).
+        this.breaker.recordNeutral();
+        lane.retryAt = this.now() + YIELD_MS;
+        return;
+      }
+      const batch = lane.currentBatch(Math.min(this.tuning.batchMax, limit));
       for (const turn of batch) turn.attempts += 1;
       this.inFlightTurns += batch.length;
       const startedAt = this.now();
@@ -387,6 +422,8 @@ export class MemoryQueue {
     lane.consecutiveFailures = 0;
     lane.retryAt = 0;
     const turns = lane.settleBatch();
+    this.batchMayBeApplied.delete(lane.agentId);
+    this.refreshHead(lane.agentId);
     for (const turn of turns) this.unjournaled.delete(turn.id);
     const now = this.now();
     this.counters.written += turns.length;
@@ -432,6 +469,7 @@ export class MemoryQueue {
     }
     this.breaker.recordFailure();
     lane.consecutiveFailures += 1;
+    if (error.outcomeUnknown) this.batchMayBeApplied.add(lane.agentId);
     if (batch[0].attempts >= this.tuning.maxAttempts) {
       await this.deadLetter(lane, `gave up after ${batch[0].attempts} attempts: ${error.message}`, error.status);
       return;
@@ -445,7 +483,10 @@ export class MemoryQueue {
 
   private async deadLetter(lane: AgentLane, reason: string, status: number | undefined): Promise<void> {
     const deadAt = this.now();
-    const letters = lane.settleBatch().map((turn): DeadLetter => ({ turn: { ...turn }, reason, deadAt, ...(status === undefined ? {} : { status }) }));
+    const settled = lane.settleBatch();
+    this.batchMayBeApplied.delete(lane.agentId);
+    this.refreshHead(lane.agentId);
+    const letters = settled.map((turn): DeadLetter => ({ turn: { ...turn }, reason, deadAt, ...(status === undefined ? {} : { status }) }));
     this.counters.failedPermanently += letters.length;
     try {
       await this.store.deadLetter(letters);
@@ -509,7 +550,11 @@ export class MemoryQueue {
     for (const turn of adopted) byAgent.set(turn.agentId, [...(byAgent.get(turn.agentId) ?? []), turn]);
     for (const [agentId, turns] of byAgent) {
       const lane = this.laneFor(agentId);
+      // A batch that is in flight, or may have been applied, stays first and unchanged; one Letta
+      // is known not to have taken (refused, 5xx) is formed again, so earlier-spoken turns go first.
+      if (lane.batch && !lane.running && !this.batchMayBeApplied.has(agentId)) lane.batch = null;
       mergeBySpokenTime(lane.pending, turns, lane.batch?.length ?? 0);
+      this.refreshHead(agentId);
     }
     this.logger.info({ turns: adopted.length, agents: byAgent.size }, 'memory queue took over turns another call left behind');
     this.pump();

@@ -37,6 +37,12 @@ export interface TurnStore {
   adoptOrphans?(): Promise<PendingTurn[]>;
   /** Calls back as soon as another process leaves turns behind (best effort; adoptOrphans is also polled). */
   watchHandovers?(onHandover: () => void): void;
+  /**
+   * Cross-process spoken order per agent: publish when this process's earliest undelivered turn
+   * for the agent was spoken (undefined: none), and learn the earliest of the other processes.
+   */
+  publishHead?(agentId: string, userAt: number | undefined): Promise<void>;
+  earliestHeadElsewhere?(agentId: string): Promise<number | undefined>;
   /** Lets read-only tools see a running worker's live numbers. */
   publishStats?(stats: QueueStats): Promise<void>;
   close(): Promise<void>;

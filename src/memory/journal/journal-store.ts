@@ -167,6 +167,14 @@ export class JournalTurnStore implements TurnStore {
     return this.leases ? this.leases.acquire(agentId, signal) : Promise.resolve(async () => {});
   }
 
+  publishHead(agentId: string, userAt: number | undefined): Promise<void> {
+    return this.leases ? this.leases.publishHead(agentId, userAt) : Promise.resolve();
+  }
+
+  earliestHeadElsewhere(agentId: string): Promise<number | undefined> {
+    return this.leases ? this.leases.earliestHeadElsewhere(agentId) : Promise.resolve(undefined);
+  }
+
   /** Live numbers for `npm run memory:status`; written atomically so a reader never sees half. */
   async publishStats(stats: QueueStats): Promise<void> {
     const path = join(this.dir, STATUS_FILE);
@@ -190,6 +198,7 @@ export class JournalTurnStore implements TurnStore {
 
   async close(): Promise<void> {
     this.watcher?.close();
+    await this.leases?.clearHeads();
     const leftBehind = this.state.pending.size > 0;
     try {
       await this.compact();
