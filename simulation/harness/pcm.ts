@@ -51,8 +51,9 @@ export function speechBounds(
 }
 
 /**
- * Linear-interpolation resampler. No anti-aliasing filter: good enough for test
- * speech whose energy is well below the Nyquist of any rate we use (>= 8 kHz).
+ * Linear-interpolation resampler. No anti-aliasing filter: cheap enough for frame-by-frame
+ * conversion of audio that is already band-limited. Whole clips (synthesized speech) go
+ * through resampleBandLimited (resample.ts) instead.
  */
 export function resampleLinear(pcm: Int16Array, fromRate: number, toRate: number): Int16Array {
   if (fromRate === toRate || pcm.length === 0) return pcm.slice();
