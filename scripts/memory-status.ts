@@ -40,7 +40,10 @@ function render(r: DataDirReport, now: number): string {
   const lines: string[] = [`Memory data dir: ${r.dataDir}`];
   if (r.slots.length === 0) lines.push('No journal yet (no worker has started on this data dir).');
   for (const slot of r.slots) {
-    const extra = [slot.tornTailBytes ? `torn tail ${slot.tornTailBytes} B (dropped at next start)` : '', slot.invalidLines ? `${slot.invalidLines} unreadable lines` : '']
+    const extra = [
+      slot.tornTailBytes ? `torn tail ${slot.tornTailBytes} B (quarantined at next start)` : '',
+      slot.invalidLines ? `${slot.invalidLines} unreadable lines (quarantined at next start)` : '',
+    ]
       .filter(Boolean)
       .join(', ');
     lines.push(`- ${basename(slot.dir)}: ${describeWorker(slot)}; journal ${formatBytes(slot.journalBytes)}, ${slot.records} records, ${slot.pending.length} pending, ${slot.deadLetters.length} dead${extra ? `; ${extra}` : ''}`);
@@ -62,6 +65,15 @@ function render(r: DataDirReport, now: number): string {
   lines.push('', `Dead letters: ${r.deadLetters.length}${r.deadLetters.length ? ' (npm run memory:dead-letters -- list)' : ''}`);
   for (const d of r.deadLetters.slice(0, 10)) lines.push(`  ${d.turn.id}  ${d.turn.agentId}  ${d.status ?? '-'}  ${d.reason}`);
   if (r.deadLetters.length > 10) lines.push(`  … ${r.deadLetters.length - 10} more`);
+  lines.push('', `Quarantined (unreadable journal lines, kept byte for byte): ${r.quarantined}`);
+  for (const slot of r.slots) {
+    if (slot.quarantine.entries.length === 0) continue;
+    lines.push(`  ${slot.quarantine.file}`);
+    for (const q of slot.quarantine.entries.slice(-10)) {
+      lines.push(`    ${basename(q.source)} line ${q.line} (offset ${q.offset}, ${q.bytes} B, ${new Date(q.at).toISOString()}): ${q.reason}: ${q.preview}`);
+    }
+    if (slot.quarantine.entries.length > 10) lines.push(`    … ${slot.quarantine.entries.length - 10} earlier`);
+  }
   return lines.join('\n');
 }
 

@@ -1,4 +1,6 @@
+import { watch, type FSWatcher } from 'node:fs';
 import { inspectDataDir } from './journal/inspect-data-dir.js';
+import { HANDOVER_PREFIX } from './journal/journal-store.js';
 import type { MemoryLogger } from './logger.js';
 import type { MemoryQueue } from './memory-queue.js';
 
@@ -20,7 +22,8 @@ export interface OrphanSweeper {
 
 /**
  * Each call runs in its own job process, which exits after a bounded drain. Turns it could not deliver stay in its
- * journal slot; the long-lived worker process sweeps such slots so they reach Letta without waiting for the next call.
+ * journal slot; the long-lived worker process sweeps such slots so they reach Letta without waiting for the next call:
+ * at once when a closing call signals the hand-over (a running call may adopt them first), else every intervalMs.
  */
 export function startOrphanSweeper(options: OrphanSweeperOptions): OrphanSweeper {
   let running: Promise<number> | undefined;
@@ -53,13 +56,32 @@ export function startOrphanSweeper(options: OrphanSweeperOptions): OrphanSweeper
     if (!stopped) void sweep();
   }, options.intervalMs);
   timer.unref();
+  const watcher = watchHandovers(options.dataDir, () => {
+    if (!stopped) void sweep();
+  });
 
   return {
     sweep,
     async stop() {
       stopped = true;
       clearInterval(timer);
+      watcher?.close();
       await running;
     },
   };
+}
+
+/** Best effort (no inotify, or no data dir yet: the interval still sweeps). */
+function watchHandovers(dataDir: string, onHandover: () => void): FSWatcher | undefined {
+  try {
+    const watcher = watch(dataDir, (_event, name) => {
+      // Our own sweep's queue signals too when it leaves turns behind; that must not start the next sweep at once.
+      if (typeof name === 'string' && name.startsWith(HANDOVER_PREFIX) && !name.includes(`-${process.pid}-`)) onHandover();
+    });
+    watcher.on('error', () => watcher.close());
+    watcher.unref();
+    return watcher;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -51,5 +51,16 @@ describe('memory CLI scripts', () => {
     const text = await script('memory-status.ts', '--data-dir', dataDir);
     expect(text).toContain('Depth: 3 turn(s) pending across 2 agent(s)');
     expect(text).toContain('Dead letters: 0');
+  });
+
+  it('status shows quarantined lines with their origin', async () => {
+    const queue = await MemoryQueue.open({ dataDir }, { writer: new FakeTurnWriter() });
+    await queue.close({ deadlineMs: 0 });
+    await appendFile(join(dataDir, 'worker-0', 'journal.jsonl'), Buffer.concat([Buffer.from('{"v":1,"type":"turn","turn":{"userText":"caf'), Buffer.from([0xe9]), Buffer.from('"}}\n')]));
+    // Opening the queue moves the line to the quarantine before compacting.
+    await (await MemoryQueue.open({ dataDir }, { writer: new FakeTurnWriter() })).close({ deadlineMs: 0 });
+    const text = await script('memory-status.ts', '--data-dir', dataDir);
+    expect(text).toContain('Quarantined (unreadable journal lines, kept byte for byte): 1');
+    expect(text).toMatch(/journal\.jsonl line 1 \(offset 0, 48 B, .*\): invalid UTF-8: \{"v":1,"type":"turn","turn":\{"userText":"caf\uFFFD"\}\}/);
   });
 });

@@ -1,5 +1,5 @@
 import Letta from '@letta-ai/letta-client';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,5 +49,21 @@ describe('orphan sweeper', () => {
     const requestsBefore = server.requests.length;
     await expect(sweeper.sweep()).resolves.toBe(0);
     expect(server.requests.length).toBe(requestsBefore);
+  });
+
+  it('sweeps at once when a call hands over turns it could not deliver (not only on the interval)', async () => {
+    const agentId = server.seedAgent().id;
+    sweeper = startOrphanSweeper({ dataDir, openQueue, intervalMs: 60_000, deadlineMs: 5_000, logger: silentLogger });
+    await server.refuse();
+    const call = await openQueue();
+    const turns = [await call.enqueue(turnInput(agentId, 0)), await call.enqueue(turnInput(agentId, 1))];
+    const left = await call.close({ deadlineMs: 100 });
+    expect(left.pending).toHaveLength(2);
+    await server.accept();
+    // The call ran in this process, so its signal carries our pid: simulate another job process's signal.
+    await symlink('worker-0', join(dataDir, '.handover-worker-0-1-1'));
+    const deadline = Date.now() + 5_000;
+    while (server.userMessagesOf(agentId).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(server.userMessagesOf(agentId).map((m) => m.otid)).toEqual(turns.map((t) => t.otid));
   });
 });

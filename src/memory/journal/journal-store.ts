@@ -20,7 +20,7 @@ export { DEAD_LETTERS_FILE, JOURNAL_FILE } from './slot-contents.js';
 export const STATUS_FILE = 'status.json';
 export const AGENT_LEASES_DIR = 'agent-leases';
 /** A closing worker that leaves turns behind creates (and removes) such a link, so running workers adopt them at once. */
-const HANDOVER_PREFIX = '.handover-';
+export const HANDOVER_PREFIX = '.handover-';
 
 export type JournalStoreOptions = {
   /** The data dir root (MEMORY_DATA_DIR); the journal lives in one of its worker-N slots. */
