@@ -12,6 +12,8 @@ export interface AudioRun {
   lettaMaxConcurrency: Map<VariantName, number>;
   /** Lines that got no audible answer, per variant. */
   failures: Map<VariantName, string[]>;
+  /** Every request the Letta stand-in received during the variant's calls (session start to drained queue), per variant. */
+  lettaRequests?: Map<VariantName, { requests: number; coreMemoryReads: number; turns: number }>;
 }
 
 export interface AudioBenchOptions {
@@ -22,12 +24,13 @@ export interface AudioBenchOptions {
 }
 
 export async function runAudioBench(options: AudioBenchOptions): Promise<AudioRun> {
-  const run: AudioRun = { turns: new Map(), writeLatencies: new Map(), lettaMaxConcurrency: new Map(), failures: new Map() };
+  const run: AudioRun = { turns: new Map(), writeLatencies: new Map(), lettaMaxConcurrency: new Map(), failures: new Map(), lettaRequests: new Map() };
   for (const v of options.variants) {
     run.turns.set(v, []);
     run.writeLatencies.set(v, []);
     run.failures.set(v, []);
     run.lettaMaxConcurrency.set(v, 0);
+    run.lettaRequests!.set(v, { requests: 0, coreMemoryReads: 0, turns: 0 });
   }
   const rounds = Math.ceil(options.turnsPerVariant / options.linesPerCall);
   for (let round = 0; round < rounds; round++) {
@@ -61,7 +64,11 @@ export async function runAudioBench(options: AudioBenchOptions): Promise<AudioRu
         const concurrency = harness.servers.letta.maxConcurrentPerAgent(harness.agentId);
         run.lettaMaxConcurrency.set(name, Math.max(run.lettaMaxConcurrency.get(name)!, concurrency));
         run.writeLatencies.get(name)!.push(...writes);
-        await harness.close();
+        await harness.close(); // drains the memory queue: its writes and refreshes count too
+        const counted = run.lettaRequests!.get(name)!;
+        counted.requests += harness.servers.letta.requests.length;
+        counted.coreMemoryReads += harness.servers.letta.requests.filter((r) => r.route === 'blocks.list').length;
+        counted.turns += lines.length;
       }
       const v2v = run.turns.get(name)!.slice(-lines.length).map((t) => Math.round(t.breakdown?.voiceToVoiceMs ?? Number.NaN));
       options.log(`  round ${round + 1}/${rounds} ${name.padEnd(18)} v2v ${v2v.join(' ')} ms  (${((performance.now() - started) / 1000).toFixed(1)} s)`);

@@ -67,6 +67,11 @@ function compare(c: Comparison, base: number[], other: number[], target: Target 
 
 const COMPARISON_HEADER = ['comparison (base → other)', 'base p50 / p95', 'other p50 / p95', 'ratio p50', 'ratio p95', 'Δp50 [95% CI]', 'n', 'target'];
 
+function lettaPerTurn(c: { requests: number; coreMemoryReads: number; turns: number } | undefined): string {
+  if (!c || c.turns === 0) return '—';
+  return `${(c.requests / c.turns).toFixed(2)} (${(c.coreMemoryReads / c.turns).toFixed(2)})`;
+}
+
 function p(s: Summary): string {
   return `${ms(s.p50)} / ${ms(s.p95)}`;
 }
@@ -118,12 +123,13 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
         ms(pick((t) => t.breakdown?.ttsTtfbMs).p50),
         ms(pick((t) => (t.breakdown ? t.breakdown.firstSentencePacingMs + t.breakdown.ttsFramePacingMs : undefined)).p50),
         writes.length ? ms(summarize(writes).p50) : '—',
+        lettaPerTurn(audio.lettaRequests?.get(name)),
         String(audio.failures.get(name)?.length ?? 0),
       ];
     });
     lines.push(
       formatMarkdownTable(
-        ['variant', 'turns', 'voice-to-voice p50 / p95', 'overhead p50 / p95', 'end of turn p50', 'STT final p50', 'LLM TTFT p50', 'TTS TTFB p50', 'plugin pacing p50', 'Letta write p50', 'not answered in full'],
+        ['variant', 'turns', 'voice-to-voice p50 / p95', 'overhead p50 / p95', 'end of turn p50', 'STT final p50', 'LLM TTFT p50', 'TTS TTFB p50', 'plugin pacing p50', 'Letta write p50', 'Letta requests / turn (core-memory reads)', 'not answered in full'],
         rows,
       ),
       '',

@@ -31,42 +31,38 @@ const TEXT_VARIANTS: VariantName[] = ['hybrid', 'stock-openai', 'hybrid-letta-sl
 const NOTES = `
 ### Notes
 
-- **Worker overhead target (≤ 15 ms p50): missed as defined, and why.** Almost all of the remaining time is
-  "reply text ready → TTS request": tracing one call (OpenAI stand-in socket writes, our \`llmNode\` output, the
-  Cartesia plugin's WebSocket sends) showed our \`llmNode\` passing every token on within ~1 ms of the server
-  writing it, and the first sentence leaving for Cartesia when the LLM token *after* the one the plugin's sentence
-  tokenizer needed arrived — about one token (30 ms here) later. That happens inside the framework / Cartesia
-  plugin and the stock pipeline (b) pays it too: compare the \`stock-openai\` and \`hybrid\` overhead columns
-  (what the worker adds over stock LiveKit is within noise). Variants whose reply text arrives in one piece
-  (\`letta-blocking\`, \`letta-buffered\`) show ~10–15 ms overhead for the same reason. The rest: transcript →
-  LLM request a few ms (Deepgram plugin, preemptive-generation start, SDK request), audio at the provider →
-  audible ~0 ms.
-- **Plugin pacing is counted as provider time**, not overhead: the LLM tokens the Cartesia plugin's sentence
-  tokenizer needs before it can send a first sentence (computed by running the framework's own tokenizer on the
-  reply), and the 200 ms of audio the plugin needs before it releases its first 100 ms frame (it holds one frame
-  back). Both are waits on the provider's stream pace that any LiveKit pipeline with these plugins has.
+- **How the hybrid path got faster than stock (issue 12).** Two changes, each measured on its own above ((e1), (e2)):
+  the first clause of a reply goes to Cartesia as soon as it is speakable (\`src/tts/first-clause-tts.ts\`: on the
+  token that completes "Sure thing," instead of on the token after the whole first sentence; the rest follows in
+  whole sentences in the same Cartesia context, so prosody continues), and the reply is synthesized before the
+  turn is committed (\`PREEMPTIVE_TTS\`, LiveKit's \`preemptiveGeneration.preemptiveTts\`; playout still waits for
+  the turn). The stock pipeline keeps LiveKit's defaults: the Cartesia plugin's whole-sentence tokenizer and TTS
+  after the end of turn. Endpointing was left at 400 ms: a 300 ms trial did not move the end of turn here.
+- **Overhead model.** Provider time counts the LLM tokens the TTS's tokenizer needs *plus the next one*: the
+  framework forwards LLM text to the TTS node one chunk behind (the plugin and our wrapper send on the very token they
+  need when driven directly, see \`test/tts/first-clause-tts.test.ts\`), so the first request leaves when the token
+  after the needed one arrives. Token times come from the OpenAI stand-in's log of each chunk it wrote. Paths without
+  preemptive generation (full Letta) start the LLM on the end of turn, not on the STT final; with preemptive TTS the
+  TTS time overlaps the turn decision. What is left is the framework's and the worker's own time, plus stand-in timer
+  lateness on a loaded machine.
+- **Plugin pacing is counted as provider time**, not overhead: the LLM tokens above, and the 200 ms of audio the
+  Cartesia plugin needs before it releases its first 100 ms frame (it holds one frame back).
 - **Noise.** Two shared cores; the caller's audio clock, silero VAD inference, espeak (used by the Cartesia
-  stand-in), the four stand-in servers and the worker all share them. Differences of a few tens of ms between
-  variants are within noise unless the 95% interval of the median difference excludes zero. Variants are
-  interleaved (rotating order per round) so slow phases of the machine hit all of them. Stand-in timer lateness
-  (each \`setTimeout\` of token/chunk pacing can fire late) lands in "overhead", so the figure is conservative.
+  stand-in), the four stand-in servers and the worker all share them, and other jobs ran on the machine during this
+  run (see the load average). Differences of a few tens of ms between variants are within noise unless the 95%
+  interval of the median difference excludes zero. Variants are interleaved (rotating order per round) so slow
+  phases of the machine hit all of them.
 - **Session metrics vs the harness clock.** The EOU metrics measure from silero's estimate of the end of speech,
-  which lands ~100 ms after the last voiced sample of espeak's audio (trailing low-energy speech), so
-  \`endOfUtteranceDelayMs\` and \`transcriptionDelayMs\` read ~100 ms shorter than on the harness clock. The TTS
-  metrics' \`ttfbMs\` is measured to the plugin's first *frame*, i.e. includes the 200 ms audio look-ahead (~48 ms
-  at this chunk pacing). Our custom \`llmNode\` emits no LLM metrics; \`TurnReport.llmTtftMs\` agrees with the
-  server within a few ms, as does the stock plugin's \`ttftMs\`.
-- **End of turn vs providers.** With preemptive generation the LLM request starts on Deepgram's final transcript,
-  while TTS only starts once the turn is committed (VAD silence + endpointing min delay). Whichever finishes last
-  gates the reply; the overhead paragraph says how often the providers did.
-- **(c) is small here** because with token streaming Letta's first assistant token still comes after its
-  reasoning, the memory-tool step and the second LLM step (~3.5 s); buffering only adds the reply's own token time.
-  Neither full-Letta variant comes close to hybrid (a: ~4.3×).
-- **Full Letta path + preemptive generation (fixed after this run).** A line with pauses yields several Deepgram
-  finals; each started a preemptive generation, which on the full Letta path sent the *partial* transcript to
-  Letta, and cancelling the HTTP stream does not stop Letta's turn. The worker now enables preemptive generation in
-  hybrid mode only. The benchmark lines are single clauses (one final each), so (a)/(c) were not distorted; the
-  letta variants of this run had preemptive generation on, which only matters for multi-clause lines.
+  which lands after the last voiced sample of the synthesized caller audio, so \`endOfUtteranceDelayMs\` and
+  \`transcriptionDelayMs\` read shorter than on the harness clock. The TTS metrics' \`ttfbMs\` is measured to the
+  plugin's first *frame*, i.e. includes the 200 ms audio look-ahead. Our custom \`llmNode\` emits no LLM metrics;
+  \`TurnReport.llmTtftMs\` agrees with the server within a few ms, as does the stock plugin's \`ttftMs\`.
+- **Letta requests per turn** count every request the Letta stand-in saw from session start until the call's memory
+  queue drained (agent lookup, core-memory reads, writes), divided by the call's turns. Core memory is re-read only
+  after writes that may have changed it (agent strategy; never after archival inserts), and acknowledgements that
+  arrive together share one read; with one write per turn that is still about one read per turn.
+- **(c) is small** because with token streaming Letta's first assistant token still comes after its reasoning, the
+  memory-tool step and the second LLM step (~3.5 s); buffering only adds the reply's own token time.
 `;
 
 async function main(): Promise<void> {
@@ -142,6 +138,7 @@ interface SavedResults extends Omit<BenchResults, 'audio' | 'text' | 'startedAt'
     writeLatencies: Record<string, number[]>;
     lettaMaxConcurrency: Record<string, number>;
     failures: Record<string, string[]>;
+    lettaRequests?: Record<string, { requests: number; coreMemoryReads: number; turns: number }>;
   };
   text?: Record<string, number[]>;
 }
@@ -155,6 +152,7 @@ function saveResults(file: string, r: BenchResults): void {
       writeLatencies: Object.fromEntries(r.audio.writeLatencies),
       lettaMaxConcurrency: Object.fromEntries(r.audio.lettaMaxConcurrency),
       failures: Object.fromEntries(r.audio.failures),
+      lettaRequests: r.audio.lettaRequests && Object.fromEntries(r.audio.lettaRequests),
     },
     text: r.text && Object.fromEntries(r.text),
   };
@@ -169,6 +167,7 @@ function loadResults(file: string): BenchResults {
     writeLatencies: map(s.audio.writeLatencies),
     lettaMaxConcurrency: map(s.audio.lettaMaxConcurrency),
     failures: map(s.audio.failures),
+    lettaRequests: s.audio.lettaRequests && map(s.audio.lettaRequests),
   };
   return { ...s, startedAt: new Date(s.startedAt), audio, text: s.text && map(s.text) };
 }

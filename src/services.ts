@@ -31,6 +31,7 @@ export function memoryQueueOptions(config: Config): MemoryQueueOptions {
     writeStrategy: config.memory.writeStrategy,
     batchMax: config.memory.batchMax,
     maxConcurrency: config.memory.maxConcurrency,
+    deadLetterRetentionDays: config.memory.deadLetterRetentionDays,
     requestTimeoutMs: config.letta.timeoutMs,
   };
 }
@@ -41,8 +42,8 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
   const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
   const queueOptions: MemoryQueueOptions = { ...memoryQueueOptions(config), ...options.queueOptions };
   const queue = await MemoryQueue.open(queueOptions, { letta, logger });
-  // Freshness: the fast path's copy of core memory is re-read after every write Letta acknowledged.
-  const stopRefreshing = queue.onAcknowledged(() => memory.refreshInBackground());
+  // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.
+  const stopRefreshing = queue.onAcknowledged(() => memory.afterWritesAcknowledged(config.memory.writeStrategy));
   return {
     config,
     logger,

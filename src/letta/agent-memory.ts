@@ -14,7 +14,12 @@ export interface LettaAgentMemoryOptions {
   logger: AgentMemoryLogger;
   /** Delay between background attempts to reach Letta after it was down. */
   retryDelayMs?: number;
+  /** Acknowledged writes within this window share one core-memory read. Default 250 ms. */
+  refreshCoalesceMs?: number;
 }
+
+/** How turns are written to Letta (MEMORY_WRITE_STRATEGY): only the agent's own step can edit core memory. */
+export type MemoryWriteStrategy = 'agent' | 'archival';
 
 /**
  * The process's view of its Letta agent: which agent it is and its core memory as last known.
@@ -28,6 +33,7 @@ export class LettaAgentMemory {
   private resolved: Promise<string>;
   private settleResolved!: (agentId: string) => void;
   private retryTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(private readonly options: LettaAgentMemoryOptions) {
@@ -70,18 +76,36 @@ export class LettaAgentMemory {
     return false;
   }
 
-  /** Re-reads core memory without waiting (after an acknowledged write). */
+  /** Re-reads core memory without waiting. */
   refreshInBackground(): void {
     this.cache?.refreshInBackground();
   }
 
+  /**
+   * Letta acknowledged written turns. Core memory can only have changed if the agent itself processed them (agent
+   * strategy: its step may call memory tools); archival inserts never touch it. Acknowledgements that arrive close
+   * together (a batch drained after Letta was down, several lanes) share one read.
+   */
+  afterWritesAcknowledged(strategy: MemoryWriteStrategy): void {
+    if (strategy !== 'agent' || this.refreshTimer || this.closed) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      this.refreshInBackground();
+    }, this.options.refreshCoalesceMs ?? 250);
+    this.refreshTimer.unref();
+  }
+
+  /** Resolves when no refresh is scheduled or running (tests and shutdown). */
   async settled(): Promise<void> {
+    while (this.refreshTimer) await new Promise((resolve) => setTimeout(resolve, 10));
     await this.cache?.settled();
   }
 
   close(): void {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
   }
 
   private async connectOnce(): Promise<void> {
