@@ -168,6 +168,11 @@ export interface Config {
   };
   openai: { apiKey: string; baseURL: string; model: string };
   tts: TtsConfig;
+  /**
+   * OpenAI TTS as the fallback when Cartesia fails (src/tts/resilient-tts.ts): set when Cartesia is the TTS and an
+   * OpenAI speech endpoint is usable (OPENAI_TTS_BASE_URL, or OPENAI_API_KEY for api.openai.com).
+   */
+  ttsFallback?: Extract<TtsConfig, { provider: 'openai' }>;
   deepgram: { apiKey: string; baseUrl?: string; model: string };
   letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
   /** Reply-path bounds: first speakable text per source, silence once text started, wait for an abandoned Letta run. */
@@ -247,6 +252,15 @@ function dataDirProblems(dataDir: string): string[] {
   return [];
 }
 
+/** OpenAI speech needs an endpoint that serves /audio/speech: an explicit one, or api.openai.com with a key. */
+function openaiTtsFallback(env: Env): Config['ttsFallback'] {
+  const baseURL = env.OPENAI_TTS_BASE_URL ?? env.OPENAI_BASE_URL;
+  const official = baseURL.replace(/\/+$/, '') === OFFICIAL_OPENAI_URL;
+  if (!env.OPENAI_TTS_BASE_URL && !(official && env.OPENAI_API_KEY)) return undefined;
+  const apiKey = env.OPENAI_API_KEY ?? 'not-needed';
+  return { provider: 'openai', apiKey, baseURL, model: env.OPENAI_TTS_MODEL, voice: env.OPENAI_TTS_VOICE };
+}
+
 function toConfig(env: Env): Config {
   // Local OpenAI-compatible servers (Ollama, vLLM) ignore the key but the SDK insists on one.
   const openaiKey = env.OPENAI_API_KEY ?? 'not-needed';
@@ -256,6 +270,7 @@ function toConfig(env: Env): Config {
       loadThreshold: env.WORKER_LOAD_THRESHOLD,
     },
     openai: { apiKey: openaiKey, baseURL: env.OPENAI_BASE_URL, model: env.VOICE_MODEL },
+    ttsFallback: env.CARTESIA_API_KEY ? openaiTtsFallback(env) : undefined,
     tts: env.CARTESIA_API_KEY
       ? { provider: 'cartesia', apiKey: env.CARTESIA_API_KEY, voice: env.CARTESIA_VOICE, model: env.CARTESIA_MODEL, baseUrl: env.CARTESIA_BASE_URL }
       : {

@@ -3,8 +3,10 @@ import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
 import { voice, type tts, type VAD } from '@livekit/agents';
 import type OpenAI from 'openai';
-import type { Config } from './config.js';
+import { secretsOf, type Config, type TtsConfig } from './config.js';
+import { redactingLogger } from './logging.js';
 import { withFirstClauseFlush } from './tts/first-clause-tts.js';
+import { ResilientTTS } from './tts/resilient-tts.js';
 
 /** Speech to text: Deepgram streaming, pointed wherever DEEPGRAM_BASE_URL says. */
 export function createStt(config: Config): deepgram.STT {
@@ -12,9 +14,19 @@ export function createStt(config: Config): deepgram.STT {
   return new deepgram.STT({ apiKey, model, ...(baseUrl ? { baseUrl } : {}) });
 }
 
-/** Text to speech: Cartesia when it has a key, otherwise OpenAI's TTS. */
+/**
+ * Text to speech: Cartesia when it has a key, otherwise OpenAI's TTS. A reply the provider fails on is retried once,
+ * then spoken by OpenAI's TTS when that is configured as the fallback (src/tts/resilient-tts.ts).
+ */
 export function createTts(config: Config): tts.TTS {
-  const settings = config.tts;
+  return new ResilientTTS({
+    primary: createProviderTts(config.tts),
+    ...(config.ttsFallback ? { secondary: createProviderTts(config.ttsFallback) } : {}),
+    logger: redactingLogger(secretsOf(config)),
+  });
+}
+
+function createProviderTts(settings: TtsConfig): tts.TTS {
   if (settings.provider === 'cartesia') {
     return new cartesia.TTS({
       apiKey: settings.apiKey,

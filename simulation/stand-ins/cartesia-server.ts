@@ -19,7 +19,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { waitForRecord } from './faults.js';
+import { FaultQueue, waitForRecord } from './faults.js';
 import { synthesize } from '../harness/espeak.js';
 import { pcmToBuffer, pcmToF32leBuffer, speechBounds } from '../harness/pcm.js';
 
@@ -43,6 +43,38 @@ export interface CartesiaServerOptions {
   wordsPerMinute?: number;
   /** Serve HTTPS/WSS (the plugin's /tts/bytes client always uses node:https). */
   tls?: { key: string | Buffer; cert: string | Buffer };
+}
+
+/**
+ * Failures as real Cartesia delivers them (docs.cartesia.ai/use-the-api/concurrency-limits-and-timeouts and
+ * docs.cartesia.ai/use-the-api/api-errors):
+ *  - `reject-upgrade`: over the plan's WebSocket connection limit (10x the concurrency limit) the *upgrade* is
+ *    answered with an HTTP error status, 429 ("you will receive a 429 Too Many Requests error on trying to open a
+ *    new WebSocket connection"). The plugin sees `unexpected-response` and raises APIStatusError(429)
+ *    (node_modules/@livekit/agents-plugin-cartesia/dist/tts.js, waitForWsOpen).
+ *  - `context-error`: over the generation concurrency limit the socket stays open and the context gets one
+ *    terminal error event, `{type: "error", done: true, status_code: 429, error_code: "concurrency_limited", ...}`;
+ *    a 5xx arrives the same way. No audio follows for that context.
+ *  - `drop-socket`: the TCP connection dies after `afterChunks` audio chunks of the context (a dropped network
+ *    path or a server restart; the client sees close code 1006 without a close frame).
+ */
+export type CartesiaFault =
+  | { kind: 'reject-upgrade'; status: number }
+  | { kind: 'context-error'; status: number }
+  | { kind: 'drop-socket'; afterChunks: number };
+
+type CartesiaFaultRoute = 'upgrade' | 'context';
+
+const ERROR_TEXT: Record<number, { code: string | null; title: string; message: string }> = {
+  429: {
+    code: 'concurrency_limited',
+    title: 'Too many concurrent requests',
+    message: "You have exceeded your plan's concurrency limit.",
+  },
+};
+
+function errorText(status: number): { code: string | null; title: string; message: string } {
+  return ERROR_TEXT[status] ?? { code: null, title: http.STATUS_CODES[status] ?? 'Error', message: `Request failed with status ${status}.` };
 }
 
 export interface CartesiaTranscriptRecord {
@@ -73,6 +105,10 @@ export interface CartesiaRequestRecord {
   audioSeconds: number;
   /** All transcript text received, concatenated. */
   text: string;
+  /** Injected: the context was answered with this error status instead of audio. */
+  failedWith?: number;
+  /** Injected: the socket was cut while this context was generating. */
+  droppedSocket?: boolean;
 }
 
 export interface CartesiaConnectionRecord {
@@ -165,6 +201,7 @@ export class CartesiaServer extends EventEmitter {
   readonly #server: http.Server;
   readonly #wss = new WebSocketServer({ noServer: true });
   readonly #sockets = new Set<WebSocket>();
+  readonly #faults = new FaultQueue<CartesiaFaultRoute, CartesiaFault>();
   #port = 0;
 
   private constructor(opts: CartesiaServerOptions) {
@@ -207,6 +244,26 @@ export class CartesiaServer extends EventEmitter {
     return waitForRecord(this, 'done', this.requests, isDone, timeoutMs, `no matching Cartesia generation finished within ${timeoutMs} ms`);
   }
 
+  /** The next `n` WebSocket upgrades are refused with HTTP `status` (the connection-limit 429 by default). */
+  rejectNextUpgrades(n: number, status = 429): void {
+    this.#faults.push(n, { kind: 'reject-upgrade', status }, 'upgrade');
+  }
+
+  /** The next `n` generation contexts get a terminal error event (the concurrency-limit 429 by default) and no audio. */
+  failNextContexts(n: number, status = 429): void {
+    this.#faults.push(n, { kind: 'context-error', status }, 'context');
+  }
+
+  /** The socket carrying each of the next `n` contexts is cut after `afterChunks` audio chunks of that context. */
+  dropSocketOnNextContexts(n: number, afterChunks = 0): void {
+    this.#faults.push(n, { kind: 'drop-socket', afterChunks }, 'context');
+  }
+
+  /** @internal The fault for the next context, if one is queued. */
+  takeContextFault(): CartesiaFault | undefined {
+    return this.#faults.take('context');
+  }
+
   async close(): Promise<void> {
     for (const ws of this.#sockets) ws.terminate();
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
@@ -225,7 +282,9 @@ export class CartesiaServer extends EventEmitter {
 
   #onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const creds = url.pathname === '/tts/websocket' ? this.#credentials(req) : new RequestError(404, 'not found');
+    let creds = url.pathname === '/tts/websocket' ? this.#credentials(req) : new RequestError(404, 'not found');
+    const fault = creds instanceof RequestError ? undefined : this.#faults.take('upgrade');
+    if (fault?.kind === 'reject-upgrade') creds = new RequestError(fault.status, errorText(fault.status).message);
     if (creds instanceof RequestError) {
       const body = JSON.stringify({ error: creds.message });
       socket.end(
@@ -374,6 +433,9 @@ interface ContextState {
   /** Audio already generated in this context (s): the origin for timestamps. */
   offset: number;
   flushId: number;
+  /** Injected fault: cut the socket after this many chunks of this context. */
+  dropAfterChunks?: number;
+  chunksSent?: number;
 }
 
 /** One /tts/websocket connection multiplexing generation contexts. */
@@ -403,8 +465,28 @@ class TtsConnection {
     if (this.#open && this.#ws.readyState === this.#ws.OPEN) this.#ws.send(JSON.stringify(msg));
   }
 
-  #sendError(contextId: string, status: number, message: string): void {
-    this.#send({ type: 'error', done: true, status_code: status, error: message, title: message, message, context_id: contextId });
+  #sendError(contextId: string, status: number, message: string, title = message, errorCode: string | null = null): void {
+    // `error` is the field the plugin's schema reads (API version 2025-04-16); `error_code`, `title`, `message` and
+    // `request_id` are the structured fields of newer versions (docs.cartesia.ai/use-the-api/api-errors).
+    this.#send({
+      type: 'error',
+      done: true,
+      status_code: status,
+      error: message,
+      error_code: errorCode,
+      title,
+      message,
+      request_id: randomUUID(),
+      context_id: contextId,
+    });
+  }
+
+  /** Cuts the TCP connection without a close frame, as a dropped network path does (client sees code 1006). */
+  #drop(state: ContextState): void {
+    state.cancelled = true;
+    state.record.droppedSocket = true;
+    this.closeAll();
+    this.#ws.terminate();
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -434,11 +516,22 @@ class TtsConnection {
     }
     const now = performance.now();
     let ctx = this.#contexts.get(contextId);
+    if (ctx?.cancelled) return;
     if (ctx?.ended) return this.#sendError(contextId, 400, `context ${contextId} has already been closed`);
     if (!ctx) {
       const record = this.#server.newRecord('websocket', this.#id, contextId, req, format, now);
+      const fault = this.#server.takeContextFault();
       ctx = { record, format, chain: Promise.resolve(), ended: false, cancelled: false, offset: 0, flushId: 0 };
       this.#contexts.set(contextId, ctx);
+      if (fault?.kind === 'context-error') {
+        // Terminal for the context (done: true): later messages for it are ignored, nothing more is sent.
+        const text = errorText(fault.status);
+        ctx.cancelled = true;
+        record.failedWith = fault.status;
+        this.#sendError(contextId, fault.status, text.message, text.title, text.code);
+        return;
+      }
+      if (fault?.kind === 'drop-socket') ctx.dropAfterChunks = fault.afterChunks;
     } else {
       ctx.record.transcripts.push({ text: String(req.transcript), receivedAt: now, audioSeconds: 0 });
       ctx.record.text += String(req.transcript);
@@ -457,7 +550,9 @@ class TtsConnection {
       try {
         const alive = () => !state.cancelled && this.#open;
         let sentStamps = false;
+        if (state.dropAfterChunks === 0) return this.#drop(state);
         const pcm = await this.#server.generate(text, format, now, tr, state.record, alive, (audio, i, pcm) => {
+          if (!alive()) return;
           this.#send({
             type: 'chunk',
             data: audio.toString('base64'),
@@ -473,6 +568,8 @@ class TtsConnection {
               this.#send({ type: 'timestamps', done: false, status_code: 206, context_id: contextId, word_timestamps: ts });
             }
           }
+          state.chunksSent = (state.chunksSent ?? 0) + 1;
+          if (state.chunksSent === state.dropAfterChunks) this.#drop(state);
         }, synth);
         state.offset += pcm.length / format.sampleRate;
       } catch (e) {
