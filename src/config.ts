@@ -142,6 +142,7 @@ const envSchema = z.object({
   MEMORY_MAX_CONCURRENCY: count(4, 64),
   MEMORY_DRAIN_DEADLINE_MS: durationMs(10_000, 600_000),
 
+  MEMORY_DEAD_LETTER_RETENTION_DAYS: count(30, 3650),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { message: 'must be one of trace, debug, info, warn, error, fatal' }).default('info'),
 });
 
@@ -187,7 +188,14 @@ export interface Config {
   endpointingMinDelayMs: number;
   instructions?: string;
   greeting: string;
-  memory: { dataDir: string; writeStrategy: 'agent' | 'archival'; batchMax: number; maxConcurrency: number; drainDeadlineMs: number };
+  memory: {
+    dataDir: string;
+    writeStrategy: 'agent' | 'archival';
+    batchMax: number;
+    maxConcurrency: number;
+    drainDeadlineMs: number;
+    deadLetterRetentionDays: number;
+  };
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -321,3 +329,4 @@ export function secretsOf(config: Config): string[] {
     (s): s is string => typeof s === 'string' && s.length >= 4 && s !== 'not-needed',
   );
 }
+      deadLetterRetentionDays: env.MEMORY_DEAD_LETTER_RETENTION_DAYS,
