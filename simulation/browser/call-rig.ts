@@ -36,7 +36,7 @@ export interface CallRig {
   livekit: RealLiveKitServer;
   standIns: StandIns;
   latencies: ProviderLatencies;
-  web: ChildService;
+  web: WebProcess;
   /** Base URL of the voice room page, e.g. http://127.0.0.1:41234 */
   webUrl: string;
   worker: ChildService;
@@ -77,6 +77,31 @@ export function workerEnvironment(o: {
   };
 }
 
+export interface WebProcess extends ChildService {
+  /** Base URL of the voice room page, e.g. http://127.0.0.1:41234 */
+  url: string;
+}
+
+/** `npm run web` (tsx src/web/server.ts) on a free loopback port; resolves once /healthz answers. */
+export async function startWebProcess(env: Record<string, string>, cwd: string): Promise<WebProcess> {
+  const port = await freeTcpPort();
+  const web = startTsx(
+    'web server',
+    'src/web/server.ts',
+    [],
+    { PATH: process.env.PATH, HOME: process.env.HOME, WEB_HOST: '127.0.0.1', WEB_PORT: String(port), ...env },
+    cwd,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttpOk(web, `${url}/healthz`, 60_000);
+  } catch (err) {
+    await web.stop(5_000);
+    throw err;
+  }
+  return Object.assign(web, { url });
+}
+
 export async function startCallRig(options: CallRigOptions = {}): Promise<CallRig> {
   const log = options.log ?? (() => undefined);
   const latencies = { ...REALISTIC_LATENCIES, ...options.latencies };
@@ -104,20 +129,12 @@ export async function startCallRig(options: CallRigOptions = {}): Promise<CallRi
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
 
     log('starting the web server (npm run web)');
-    const webPort = await freeTcpPort();
-    const web = startTsx('web server', 'src/web/server.ts', [], {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      LIVEKIT_URL: livekit.url,
-      LIVEKIT_API_KEY: livekit.apiKey,
-      LIVEKIT_API_SECRET: livekit.apiSecret,
-      WEB_HOST: '127.0.0.1',
-      WEB_PORT: String(webPort),
-      AGENT_NAME: agentName,
-    }, dataDir);
+    const web = await startWebProcess(
+      { LIVEKIT_URL: livekit.url, LIVEKIT_API_KEY: livekit.apiKey, LIVEKIT_API_SECRET: livekit.apiSecret, AGENT_NAME: agentName },
+      dataDir,
+    );
     cleanups.push(() => web.stop(5_000));
-    const webUrl = `http://127.0.0.1:${webPort}`;
-    await waitForHttpOk(web, `${webUrl}/healthz`, 60_000);
+    const webUrl = web.url;
 
     log('starting the worker (tsx src/main.ts dev)');
     const worker = startTsx(

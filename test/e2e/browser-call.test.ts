@@ -1,14 +1,23 @@
 /**
- * A real call from the voice room page: headless Debian Chromium with a fake microphone playing synthesized caller
+ * The voice room page in headless Debian Chromium (driven by playwright-core; no browser download), served by
+ * `npm run web` as a child process.
+ *
+ * First the page on its own, with LiveKit a closed loopback port. Then a real call from the page: headless Debian Chromium with a fake microphone playing synthesized caller
  * lines opens the page from `npm run web`, joins the real livekit-server with a token that dispatches our agent, and
  * the worker (`tsx src/main.ts dev`, a child process) answers through the OpenAI / Deepgram / Cartesia / Letta
  * stand-ins. What the caller hears is measured in the page (simulation/browser/audio-probe.page.js).
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { TokenVerifier } from 'livekit-server-sdk';
+import type { Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ATTR_AGENT_MODE, TOPIC_TURN_METRICS } from '../../src/telemetry/turn-publisher.js';
+import { keepOnLoopback, launchChromium, type RunningChromium } from '../../simulation/browser/chromium.js';
+import { closedLoopbackPort, TEST_AGENT, TEST_API_KEY, TEST_SECRET } from '../web/helpers.js';
 import { mouthToEar, placeBrowserCall, type BrowserCallResult } from '../../simulation/browser/browser-call.js';
-import { startCallRig, type CallRig } from '../../simulation/browser/call-rig.js';
+import { startCallRig, startWebProcess, type CallRig, type WebProcess } from '../../simulation/browser/call-rig.js';
 import { REPO_ROOT } from '../../simulation/browser/child-service.js';
 import { voicedSegments } from '../../simulation/browser/audio-probe.js';
 import { defaultReply, lastUserText, type ChatRequestBody } from '../../simulation/stand-ins/openai-server.js';
@@ -24,31 +33,206 @@ const expectedReply = (line: string) => reply({ model: 'x', messages: [{ role: '
 
 const words = (text: string) => text.toLowerCase().replace(/[^a-z ]+/g, '').trim();
 
-let rig: CallRig;
-let call: BrowserCallResult;
+/** What loadPageModule leaves on window. */
+interface PageModules {
+  __modules: Record<string, unknown>;
+}
 
-beforeAll(async () => {
-  mkdirSync(OUT_DIR, { recursive: true });
-  // Realistic provider latencies, except Letta's agent steps (the write-behind is not on the reply path; shorter
-  // steps only make the test's wait for Letta shorter).
-  rig = await startCallRig({ latencies: { lettaStepMs: 300 }, openaiReply: reply });
-  call = await placeBrowserCall(rig, {
-    lines: LINES,
-    expectedReply,
-    room: `browser-call-${Date.now().toString(36)}`,
-    identity: 'sam',
-    screenshotFile: SCREENSHOT,
-    log: (line) => console.log(`[browser call] ${line}`),
+describe('voice room page, LiveKit unreachable', () => {
+  let web: WebProcess;
+  let chromium: RunningChromium;
+  let page: Page;
+  let livekitPort: number;
+  let consoleErrors: string[];
+
+  beforeAll(async () => {
+    mkdirSync(OUT_DIR, { recursive: true });
+    livekitPort = await closedLoopbackPort();
+    web = await startWebProcess(
+      { LIVEKIT_URL: `ws://127.0.0.1:${livekitPort}`, LIVEKIT_API_KEY: TEST_API_KEY, LIVEKIT_API_SECRET: TEST_SECRET, AGENT_NAME: TEST_AGENT },
+      tmpdir(),
+    );
+    chromium = await launchChromium();
+    await keepOnLoopback(chromium.context);
   });
-  // What the page showed and measured, for reading after a failure.
-  writeFileSync(path.join(OUT_DIR, 'browser-call-result.json'), JSON.stringify({ ...call, turns: mouthToEar(call) }, null, 1));
-}, 300_000);
 
-afterAll(async () => {
-  await rig?.close();
-}, 60_000);
+  afterAll(async () => {
+    await chromium?.close();
+    await web?.stop(5_000);
+  });
+
+  beforeEach(async () => {
+    page = await chromium.context.newPage();
+    consoleErrors = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+  });
+
+  afterEach(async () => {
+    await page?.close();
+  });
+
+  async function openPage(query = ''): Promise<void> {
+    await page.goto(`${web.url}/${query}`);
+    await page.waitForSelector('body[data-ready="true"]');
+  }
+
+  /**
+   * Loads one of the page's ES modules onto window.__modules[name]. Passed as a string because vitest rewrites
+   * import() inside functions given to evaluate().
+   */
+  async function loadPageModule(name: string): Promise<void> {
+    await page.evaluate(
+      `import('/${name}.js').then((m) => { window.__modules = { ...(window.__modules ?? {}), ${JSON.stringify(name)}: m }; })`,
+    );
+  }
+
+  it('loads with no console errors and fits a phone screen', async () => {
+    await openPage();
+    expect(consoleErrors).toEqual([]);
+    await expect(page.textContent('#connection-status')).resolves.toBe('Disconnected');
+    expect(await page.inputValue('#room')).toMatch(/^voice-[a-z0-9]+$/);
+    expect(await page.inputValue('#identity')).toMatch(/^user-[a-z0-9]+$/);
+    expect(await page.isDisabled('#mic')).toBe(true);
+
+    const layout = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+      connectHeight: document.getElementById('connect')?.getBoundingClientRect().height ?? 0,
+      micHeight: document.getElementById('mic')?.getBoundingClientRect().height ?? 0,
+    }));
+    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.innerWidth); // no sideways scrolling
+    expect(layout.connectHeight).toBeGreaterThanOrEqual(48); // thumb-sized
+    expect(layout.micHeight).toBeGreaterThanOrEqual(48);
+  });
+
+  it('fetches a least-privilege token on connect and shows that LiveKit cannot be reached', async () => {
+    await openPage('?room=kitchen-1');
+    await page.fill('#identity', 'alice');
+    const tokenResponse = page.waitForResponse((r) => r.url().endsWith('/api/token'));
+    await page.click('#connect');
+    const response = await tokenResponse;
+    expect(response.status()).toBe(200);
+    const body = (await response.json()) as { token: string; url: string; room: string; identity: string };
+    expect(body.room).toBe('kitchen-1');
+    expect(body.identity).toBe('alice');
+    expect(body.url).toBe(`ws://127.0.0.1:${livekitPort}`);
+    expect(JSON.stringify(body)).not.toContain(TEST_SECRET);
+
+    const claims = await new TokenVerifier(TEST_API_KEY, TEST_SECRET).verify(body.token);
+    expect(claims.sub).toBe('alice');
+    expect(claims.video).toMatchObject({ room: 'kitchen-1', roomJoin: true, canPublish: true, canSubscribe: true, canPublishData: true });
+    for (const grant of ['roomAdmin', 'roomCreate', 'roomList', 'roomRecord', 'ingressAdmin', 'agent', 'hidden', 'recorder']) {
+      expect(claims.video?.[grant as keyof typeof claims.video], grant).toBeFalsy();
+    }
+    expect((claims.exp ?? 0) - (claims.nbf ?? 0)).toBe(600);
+    expect(claims.roomConfig?.agents?.map((a) => a.agentName)).toEqual([TEST_AGENT]);
+
+    await page.waitForSelector('#connection-status[data-state="unreachable"]', { timeout: 30_000 });
+    const alert = page.locator('#alert');
+    await expect(alert.isVisible()).resolves.toBe(true);
+    expect(await alert.getAttribute('data-kind')).toBe('livekit-unreachable');
+    expect(await alert.textContent()).toContain(`LiveKit cannot be reached at ws://127.0.0.1:${livekitPort}`);
+    // Back to a state where the caller can retry.
+    expect(await page.textContent('#connect')).toBe('Connect');
+    expect(await page.isDisabled('#connect')).toBe(false);
+    expect(await page.isDisabled('#mic')).toBe(true);
+
+    const shot = path.join(OUT_DIR, 'voice-room-unreachable.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(0);
+
+    // The web server logged the token it issued, by room and identity, never the secret or the token itself.
+    const log = web.output();
+    expect(log).toMatch(/issued token/);
+    expect(log).toContain('kitchen-1');
+    expect(log).not.toContain(TEST_SECRET);
+    expect(log).not.toContain(body.token);
+  });
+
+  it('rejects a bad room name before asking for a token', async () => {
+    await openPage();
+    await page.fill('#room', 'no spaces please');
+    let tokenRequests = 0;
+    page.on('request', (r) => {
+      if (r.url().endsWith('/api/token')) tokenRequests += 1;
+    });
+    await page.click('#connect');
+    await page.waitForSelector('#alert:not([hidden])');
+    expect(await page.textContent('#alert')).toContain('Room must be');
+    expect(tokenRequests).toBe(0);
+  });
+
+  it('shares topic and attribute names with the worker', async () => {
+    await openPage();
+    await loadPageModule('protocol');
+    const names = await page.evaluate(() => {
+      const m = (window as unknown as PageModules).__modules.protocol as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+    });
+    expect(names.TOPIC_TURN_METRICS).toBe(TOPIC_TURN_METRICS);
+    expect(names.ATTR_AGENT_MODE).toBe(ATTR_AGENT_MODE);
+    // The lk.* names must be the ones @livekit/agents actually publishes.
+    const agentsConstants = readFileSync(path.join(REPO_ROOT, 'node_modules/@livekit/agents/dist/constants.js'), 'utf8');
+    const expected: Record<string, string> = {
+      TOPIC_TRANSCRIPTION: 'TOPIC_TRANSCRIPTION',
+      ATTR_TRANSCRIPTION_FINAL: 'ATTRIBUTE_TRANSCRIPTION_FINAL',
+      ATTR_TRANSCRIPTION_SEGMENT_ID: 'ATTRIBUTE_TRANSCRIPTION_SEGMENT_ID',
+      ATTR_TRANSCRIPTION_TRACK_ID: 'ATTRIBUTE_TRANSCRIPTION_TRACK_ID',
+      ATTR_AGENT_STATE: 'ATTRIBUTE_AGENT_STATE',
+    };
+    for (const [pageName, agentsName] of Object.entries(expected)) {
+      expect(agentsConstants, agentsName).toContain(`const ${agentsName} = "${names[pageName]}";`);
+    }
+  });
+
+  it('rejects malformed turn-metrics messages and explains microphone errors', async () => {
+    await openPage();
+    await loadPageModule('metrics');
+    await loadPageModule('errors');
+    const result = await page.evaluate(() => {
+      const modules = (window as unknown as PageModules).__modules;
+      const m = modules.metrics as { parseTurnMetrics: (text: string) => unknown };
+      const e = modules.errors as { describeMicError: (err: unknown) => string };
+      return {
+        bad: [m.parseTurnMetrics('nope'), m.parseTurnMetrics('{"turn":1,"mode":"other"}')],
+        mic: ['NotAllowedError', 'NotFoundError', 'NotReadableError'].map((name) => e.describeMicError(new DOMException('x', name))),
+      };
+    });
+    expect(result.bad).toEqual([null, null]);
+    expect(result.mic[0]).toContain('Microphone permission was denied');
+    expect(result.mic[1]).toContain('No microphone was found');
+    expect(result.mic[2]).toContain('busy');
+  });
+});
 
 describe('a real browser call through livekit-server', () => {
+  let rig: CallRig;
+  let call: BrowserCallResult;
+
+  beforeAll(async () => {
+    mkdirSync(OUT_DIR, { recursive: true });
+    // Realistic provider latencies, except Letta's agent steps (the write-behind is not on the reply path; shorter
+    // steps only make the test's wait for Letta shorter).
+    rig = await startCallRig({ latencies: { lettaStepMs: 300 }, openaiReply: reply });
+    call = await placeBrowserCall(rig, {
+      lines: LINES,
+      expectedReply,
+      room: `browser-call-${Date.now().toString(36)}`,
+      identity: 'sam',
+      screenshotFile: SCREENSHOT,
+      log: (line) => console.log(`[browser call] ${line}`),
+    });
+    // What the page showed and measured, for reading after a failure.
+    writeFileSync(path.join(OUT_DIR, 'browser-call-result.json'), JSON.stringify({ ...call, turns: mouthToEar(call) }, null, 1));
+  }, 300_000);
+
+  afterAll(async () => {
+    await rig?.close();
+  }, 60_000);
+
   it('plays the greeting and each reply as audio in the browser', () => {
     // The greeting was heard before the caller's microphone opened.
     expect(call.greeting.end - call.greeting.start).toBeGreaterThan(300);
