@@ -91,10 +91,10 @@ async function call(worker: WorkerProcess, lines: readonly string[]): Promise<Ca
 }
 
 /** After the caller left: the room closes, the job's shutdown drains the memory queue, Letta holds each turn once, in order. */
-async function expectDrainedIntoLetta(worker: WorkerProcess, room: string, lines: readonly string[], outputOffset: number): Promise<void> {
-  await waitForServerLog(stack.livekit, new RegExp(`closing idle room.*departure timeout|${literal(room)}.*closing idle room`), 30_000);
+async function expectDrainedIntoLetta(worker: WorkerProcess, room: string, lines: readonly string[], outputOffset: number): Promise<string> {
+  await waitForServerLog(stack.livekit, new RegExp(`closing idle room.*${literal(room)}|${literal(room)}.*closing idle room`), 30_000);
   // src/main.ts addShutdownCallback → worker.close() → MemoryQueue.close(): logs this once the journal is empty.
-  await worker.waitForOutput(/memory queue drained and closed/, 30_000, outputOffset);
+  const drained = await worker.waitForOutput(/^.*memory queue drained and closed.*$/m, 60_000, outputOffset);
   // What the worker sent (source 'client'), whatever shape the write-behind gives a turn: the caller's words as a user
   // message, what the agent said in some client message after it.
   const sent = stack.letta.clientMessagesOf(stack.lettaAgentId);
@@ -105,6 +105,7 @@ async function expectDrainedIntoLetta(worker: WorkerProcess, room: string, lines
     expect(sent.some((m) => plain(m.text).includes(plain(`Noted: ${line}`)))).toBe(true);
   }
   expect(stack.letta.duplicatesOf(stack.lettaAgentId)).toEqual([]); // nothing stored twice (same otid)
+  return drained[0];
 }
 
 describe('development mode: tsx src/main.ts dev', () => {
@@ -136,13 +137,24 @@ describe('production mode: tsx src/main.ts start', () => {
     await worker?.stop(30_000);
   });
 
-  it('registers, takes a call through to Letta', async () => {
+  it('registers, takes a call, and the job shutdown waits for a slow Letta write before the process exits', async () => {
     // The test box is shared: even a threshold of 1 marks the worker full whenever other tests saturate both cores.
-    worker = await startWorker('start', await stack.env({ WORKER_LOAD_THRESHOLD: 'off' }), stack.livekit, stack.dir);
+    const env = await stack.env({ WORKER_LOAD_THRESHOLD: 'off', MEMORY_DRAIN_DEADLINE_MS: '40000' });
+    worker = await startWorker('start', env, stack.livekit, stack.dir);
+    const mainPid = (JSON.parse((await worker.waitForOutput(/^.*"registered worker".*$/m, 5_000))[0]) as { pid: number }).pid;
     const lines = ['What is the weather like at the harbour?'];
     const offset = worker.output().length;
-    const { room } = await call(worker, lines);
-    await expectDrainedIntoLetta(worker, room, lines, offset);
+    // Each Letta agent step now takes 5 s: the turn's write is still running when the caller leaves and the room closes.
+    stack.letta.options.messageLatencyMs = 5_000;
+    try {
+      const { room } = await call(worker, lines);
+      const drained = JSON.parse(await expectDrainedIntoLetta(worker, room, lines, offset)) as { pid: number; written: number; level: number };
+      // Logged by the job process (not the worker's main process or its sweeper), having written the turn while closing.
+      expect(drained.pid).not.toBe(mainPid);
+      expect(drained.written).toBeGreaterThanOrEqual(1);
+    } finally {
+      stack.letta.options.messageLatencyMs = 200;
+    }
   });
 });
 
