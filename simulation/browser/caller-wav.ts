@@ -4,7 +4,7 @@
  * each line is sized to hold the agent's answer (`gapAfterMs`).
  */
 import { writeFile } from 'node:fs/promises';
-import { WaveFile } from 'wavefile';
+import wavefile from 'wavefile';
 import { synthesize } from '../harness/espeak.js';
 
 export interface CallerWavOptions {
@@ -53,7 +53,7 @@ export async function writeCallerWav(file: string, texts: readonly string[], opt
     pcm.set(part, at);
     at += part.length;
   }
-  const wav = new WaveFile();
+  const wav = new wavefile.WaveFile();
   wav.fromScratch(1, sampleRate, '16', pcm);
   await writeFile(file, wav.toBuffer());
   return { file, sampleRate, durationMs: (pcm.length / sampleRate) * 1000, lines };
