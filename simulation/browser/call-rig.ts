@@ -70,7 +70,6 @@ export function workerEnvironment(o: {
     CARTESIA_BASE_URL: o.standIns.cartesia.url,
     LETTA_BASE_URL: o.standIns.letta.baseURL,
     LETTA_API_KEY: LETTA_KEY,
-    LETTA_AGENT_ID: o.standIns.agentId,
     MEMORY_DATA_DIR: o.dataDir,
     LOG_LEVEL: 'info',
     ...o.extra,
