@@ -1,4 +1,4 @@
-export { MemoryQueue, MemoryQueueClosedError, type AcknowledgedListener, type CloseResult, type DeadLetterListener, type MemoryQueueDeps } from './memory-queue.js';
+export { MemoryJournalUnavailableError, MemoryQueue, MemoryQueueClosedError, type AcknowledgedListener, type CloseResult, type DeadLetterListener, type MemoryQueueDeps } from './memory-queue.js';
 export { MEMORY_DEFAULTS, type MemoryQueueOptions } from './options.js';
 export type { QueueStats } from './queue-stats.js';
 export type { DeadLetter, PendingTurn, TurnInput } from './turn.js';
