@@ -8,20 +8,21 @@
 //
 // Writes out/bench/voice-results.json (raw per-turn timings) and out/bench/voice-summary.svg, and replaces the
 // "## Voice latency" section of BENCHMARKS.md.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { summarize } from '../simulation/harness/metrics.js';
-import { REALISTIC_LATENCIES, type MeasuredTurn } from '../simulation/harness/voice-call-harness.js';
-import { runAudioBench, type AudioRun } from './bench-audio.js';
+import { REALISTIC_LATENCIES } from '../simulation/harness/voice-call-harness.js';
+import { runAudioBench } from './bench-audio.js';
+import { updateReadme } from './bench-readme.js';
 import { renderVoiceSection, writeVoiceSection, type BenchResults } from './bench-report.js';
+import { RESULTS_FILE, loadResults, saveResults } from './bench-results.js';
 import { runTextBench } from './bench-text.js';
 import { VARIANTS, type VariantName } from './bench-variants.js';
 import { renderSummarySvg } from './chart.js';
 
 const OUT_DIR = path.resolve('out/bench');
-const RESULTS_FILE = path.join(OUT_DIR, 'voice-results.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
 
 /** Text-mode runs cover the comparisons where the difference is small and needs many samples: (b) and (d). */
@@ -38,13 +39,16 @@ const NOTES = `
   turn is committed (\`PREEMPTIVE_TTS\`, LiveKit's \`preemptiveGeneration.preemptiveTts\`; playout still waits for
   the turn). The stock pipeline keeps LiveKit's defaults: the Cartesia plugin's whole-sentence tokenizer and TTS
   after the end of turn. Endpointing was left at 400 ms: a 300 ms trial did not move the end of turn here.
-- **Overhead model.** Provider time counts the LLM tokens the TTS's tokenizer needs *plus the next one*: the
-  framework forwards LLM text to the TTS node one chunk behind (the plugin and our wrapper send on the very token they
-  need when driven directly, see \`test/tts/first-clause-tts.test.ts\`), so the first request leaves when the token
-  after the needed one arrives. Token times come from the OpenAI stand-in's log of each chunk it wrote. Paths without
-  preemptive generation (full Letta) start the LLM on the end of turn, not on the STT final; with preemptive TTS the
-  TTS time overlaps the turn decision. What is left is the framework's and the worker's own time, plus stand-in timer
-  lateness on a loaded machine.
+- **Overhead model.** Provider time counts the LLM tokens until the one on which the first TTS piece can leave,
+  found by running the reply's tokens through the session's own TTS text transforms (LiveKit's \`filter_markdown\`,
+  \`filter_emoji\`) and the TTS's tokenizer: the markdown filter holds a trailing split character until the next
+  token, so the request usually leaves one token after its text was complete (the stock Cartesia tokenizer needs
+  the start of the next sentence, " Here", which is held for one more token). The patched filter
+  (docs/framework-patches.md) releases a trailing comma or period at once, which the first-clause piece uses.
+  Token times come from the OpenAI stand-in's log of each chunk it wrote; the observed token count at the TTS
+  request is in the results file (\`ttsRequestAfterTokens\`). Paths without preemptive generation (full Letta) start
+  the LLM on the end of turn, not on the STT final; with preemptive TTS the TTS time overlaps the turn decision.
+  What is left is the framework's and the worker's own time, plus stand-in timer lateness on a loaded machine.
 - **Plugin pacing is counted as provider time**, not overhead: the LLM tokens above, and the 200 ms of audio the
   Cartesia plugin needs before it releases its first 100 ms frame (it holds one frame back).
 - **Noise.** Two shared cores; the caller's audio clock, silero VAD inference, espeak (used by the Cartesia
@@ -127,49 +131,10 @@ async function main(): Promise<void> {
   if (!values['no-write']) {
     writeVoiceSection(BENCHMARKS_FILE, markdown, NOTES);
     console.log(`\nUpdated the "## Voice latency" section of ${path.relative(process.cwd(), BENCHMARKS_FILE)}`);
+    updateReadme();
+    console.log('Updated the benchmark section of README.md');
   }
   console.log(`Raw timings: ${path.relative(process.cwd(), RESULTS_FILE)}; chart: ${path.relative(process.cwd(), path.join(OUT_DIR, 'voice-summary.svg'))}`);
-}
-
-interface SavedResults extends Omit<BenchResults, 'audio' | 'text' | 'startedAt'> {
-  startedAt: string;
-  audio?: {
-    turns: Record<string, MeasuredTurn[]>;
-    writeLatencies: Record<string, number[]>;
-    lettaMaxConcurrency: Record<string, number>;
-    failures: Record<string, string[]>;
-    lettaRequests?: Record<string, { requests: number; coreMemoryReads: number; turns: number }>;
-  };
-  text?: Record<string, number[]>;
-}
-
-function saveResults(file: string, r: BenchResults): void {
-  const saved: SavedResults = {
-    ...r,
-    startedAt: r.startedAt.toISOString(),
-    audio: r.audio && {
-      turns: Object.fromEntries(r.audio.turns),
-      writeLatencies: Object.fromEntries(r.audio.writeLatencies),
-      lettaMaxConcurrency: Object.fromEntries(r.audio.lettaMaxConcurrency),
-      failures: Object.fromEntries(r.audio.failures),
-      lettaRequests: r.audio.lettaRequests && Object.fromEntries(r.audio.lettaRequests),
-    },
-    text: r.text && Object.fromEntries(r.text),
-  };
-  writeFileSync(file, JSON.stringify(saved, null, 1));
-}
-
-function loadResults(file: string): BenchResults {
-  const s = JSON.parse(readFileSync(file, 'utf8')) as SavedResults;
-  const map = <T>(o: Record<string, T>) => new Map(Object.entries(o) as Array<[VariantName, T]>);
-  const audio: AudioRun | undefined = s.audio && {
-    turns: map(s.audio.turns),
-    writeLatencies: map(s.audio.writeLatencies),
-    lettaMaxConcurrency: map(s.audio.lettaMaxConcurrency),
-    failures: map(s.audio.failures),
-    lettaRequests: s.audio.lettaRequests && map(s.audio.lettaRequests),
-  };
-  return { ...s, startedAt: new Date(s.startedAt), audio, text: s.text && map(s.text) };
 }
 
 function positive(value: string | undefined, name: string): number {

@@ -12,7 +12,8 @@
 //   floor      = max(end of turn, text ready + TTS TTFB + first-frame pacing)                 (preemptive TTS)
 //   overhead   = voice-to-voice - floor          (the worker's and the framework's own time)
 //
-// First-piece pacing runs to the token *after* the one the TTS's tokenizer needed (see voice-call-harness.ts).
+// First-piece pacing runs to the token on which the session's text transforms and the TTS's tokenizer release the
+// first piece (see tokensForFirstPiece in voice-call-harness.ts): often one token after the piece's own text.
 //
 // LLM and TTS durations come from the servers' side of the wire, so anything the client does before sending a
 // request or after receiving a byte counts as overhead, never as provider time.

@@ -9,6 +9,7 @@
 // latencies are injected there, and every timestamp (harness, servers, session events) is performance.now() in
 // this process, so one turn's waterfall can be read off a single clock.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { ReadableStream } from 'node:stream/web';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -210,6 +211,8 @@ export function harnessConfig(p: Providers, variant: Variant, dataDir: string, e
       LETTA_API_KEY: LETTA_KEY,
       USE_HYBRID_STREAMING: variant === 'letta' ? 'false' : 'true',
       MEMORY_DATA_DIR: dataDir,
+      // The harness seeds one agent for every call (the measured caller is always the same person).
+      LETTA_MEMORY_SCOPE: 'shared',
       // A harness call must not sit out the production drain deadline when Letta is slow or down.
       MEMORY_DRAIN_DEADLINE_MS: '1000',
       LOG_LEVEL: 'error',
@@ -325,6 +328,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         ttsRequests: cartesia.requests.slice(mark.cartesia),
         ttsChunkMs: cartesia.chunkMs,
         tokenizer: firstPieceTokenizer(session),
+        textTransforms: session.sessionOptions.ttsTextTransforms,
         turnHandling: session.sessionOptions.turnHandling.preemptiveGeneration,
         utterance: deepgram.utterances.slice(mark.deepgram).find((u) => u.text === text),
         metrics: metricsLog.slice(mark.metrics),
@@ -434,6 +438,8 @@ interface TurnRecords {
   ttsChunkMs: number;
   /** The tokenizer that decides when the session's TTS sends its first piece of text. */
   tokenizer: tokenize.SentenceTokenizer;
+  /** The session's TTS text transforms (LiveKit default: filter_markdown, filter_emoji): they sit before the tokenizer. */
+  textTransforms: readonly voice.textTransforms.TextTransform[] | null;
   turnHandling: { enabled: boolean; preemptiveTts: boolean };
   utterance?: { finalAt?: number };
   metrics: Array<{ at: number; metrics: metrics.AgentMetrics }>;
@@ -467,10 +473,11 @@ async function collectTimeline(r: TurnRecords): Promise<TurnTimeline> {
   const tokens =
     used?.tokens ??
     (used?.firstContentAt === undefined ? [] : (r.agentText.match(/\s*\S+/g) ?? []).map((text, i) => ({ at: used.firstContentAt! + i * tokenDelay, text })));
-  const firstPieceTokens = await tokensForFirstPiece(r.tokenizer, tokens.map((t) => t.text));
-  // The first TTS request leaves on the token *after* the one the tokenizer needed (or at the end of the stream): the
-  // framework forwards LLM text to the TTS node one chunk behind. That token is provider pacing, not worker time.
-  const textReadyAt = tokens[firstPieceTokens]?.at ?? used?.lastChunkAt ?? tokens.at(-1)?.at;
+  // The token on which the first piece can leave: found by running the reply's tokens through the session's own TTS
+  // text transforms and the TTS's tokenizer. The markdown filter holds a trailing split character (a space; in
+  // stock 1.8.1 also a comma or period) until the next token, so this is often one token after the piece's text.
+  const firstPieceTokens = await tokensForFirstPiece(r.tokenizer, tokens.map((t) => t.text), r.textTransforms);
+  const textReadyAt = tokens[firstPieceTokens - 1]?.at ?? used?.lastChunkAt ?? tokens.at(-1)?.at;
   const ttsRequestAfterTokens = tts === undefined ? undefined : tokens.filter((t) => t.at <= tts.startedAt).length;
   return {
     userText: r.text,
@@ -512,22 +519,43 @@ function firstPieceTokenizer(session: voice.AgentSession): tokenize.SentenceToke
 }
 
 /**
- * How many of the LLM's tokens the tokenizer needs before it emits its first piece of text (tokens.length + 1: only
- * at the end of the stream). The plugin's sentence tokenizer (minSentenceLength 8, default 10-character context)
- * emits a sentence only once the next one has started; the first-clause tokenizer emits at the first clause mark.
+ * On which of the LLM's tokens (1-based) the TTS's tokenizer emits its first piece, when the tokens pass through the
+ * session's TTS text transforms first, as the framework passes them (tokens.length + 1: only at the end of the
+ * stream). The plugin's sentence tokenizer emits a sentence only once the next one has started; the first-clause
+ * tokenizer at the first clause mark.
  */
-export async function tokensForFirstPiece(tokenizer: tokenize.SentenceTokenizer, tokens: readonly string[]): Promise<number> {
+export async function tokensForFirstPiece(
+  tokenizer: tokenize.SentenceTokenizer,
+  tokens: readonly string[],
+  transforms: readonly voice.textTransforms.TextTransform[] | null = null,
+): Promise<number> {
+  let push!: (chunk: string) => void;
+  let end!: () => void;
+  const input = new ReadableStream<string>({
+    start(controller) {
+      push = (chunk) => controller.enqueue(chunk);
+      end = () => controller.close();
+    },
+  });
+  const text = transforms?.length ? voice.textTransforms.applyTextTransforms(input, transforms) : input;
   const stream = tokenizer.stream();
   let emitted = false;
   const first = stream.next().then(() => (emitted = true));
+  const forward = (async () => {
+    for await (const chunk of text) if (!stream.closed) stream.pushText(chunk);
+  })();
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 2)); // let the transform streams run
   try {
     for (let i = 0; i < tokens.length; i++) {
-      stream.pushText(tokens[i]!);
-      await new Promise((resolve) => setImmediate(resolve));
+      push(tokens[i]!);
+      await settle();
+      await settle();
       if (emitted) return i + 1;
     }
     return tokens.length + 1; // the rest goes out when the LLM stream ends
   } finally {
+    end();
+    await forward.catch(() => undefined);
     stream.close();
     void first.catch(() => undefined);
   }

@@ -43,3 +43,44 @@ describe('patched @livekit/agents audio helpers', () => {
     expect(new ServerOptions({ agent: 'x.js', localEotInference: false }).localEotInference).toBe(false);
   });
 });
+
+describe('patched filter_markdown (the default TTS text transform)', () => {
+  /** Feeds chunks one at a time; returns what had come out after each. */
+  async function outputs(chunks: string[]): Promise<string[]> {
+    const { voice } = await import('@livekit/agents');
+    const { ReadableStream } = await import('node:stream/web');
+    let push!: (c: string) => void;
+    let end!: () => void;
+    const input = new ReadableStream<string>({
+      start(controller) {
+        push = (c) => controller.enqueue(c);
+        end = () => controller.close();
+      },
+    });
+    const seen: string[] = [];
+    let out = '';
+    const reading = (async () => {
+      for await (const piece of voice.textTransforms.filterMarkdown(input)) out += piece;
+    })();
+    for (const c of chunks) {
+      push(c);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      seen.push(out);
+    }
+    end();
+    await reading;
+    seen.push(out);
+    return seen;
+  }
+
+  it('passes a chunk ending in a clause mark on at once instead of holding the mark for the next chunk', async () => {
+    const seen = await outputs(['Sure', ' thing,', ' happy', ' to', ' help.']);
+    expect(seen[1]).toBe('Sure thing,');
+    expect(seen.at(-1)).toBe('Sure thing, happy to help.');
+  });
+
+  it('still strips markdown split across chunks', async () => {
+    const seen = await outputs(['This is **very', ' important**.', ' Read [the docs](http://x.y).']);
+    expect(seen.at(-1)).toBe('This is very important. Read the docs.');
+  });
+});

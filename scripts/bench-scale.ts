@@ -1,0 +1,187 @@
+// `npm run bench:scale`: N concurrent calls, each in its own process (as LiveKit runs one job per process), for
+// N = 1, 4, 8, 12, 16, 20 by default. Reports voice-to-voice p50 / p95 over every measured turn, CPU per call (share
+// of one core while its turns ran) and resident memory per process, and replaces the "## Concurrent calls" section
+// of BENCHMARKS.md. Raw numbers: out/bench/scale-results.json.
+//
+//   --counts 1,4,8     which N to run          --lines N   measured turns per call (default 4, after a warm-up line)
+//   --report-only      re-render from the results file      --no-write  leave BENCHMARKS.md alone
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatMarkdownTable, ms, summarize } from '../simulation/harness/metrics.js';
+import { updateReadme } from './bench-readme.js';
+import type { ScaleCallReport } from './bench-scale-call.js';
+
+const OUT_DIR = path.resolve('out/bench');
+const RESULTS_FILE = path.join(OUT_DIR, 'scale-results.json');
+const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench-scale-call.ts');
+const SECTION = '## Concurrent calls';
+
+/** Issue 12's targets: p95 within 1.1× of a single call, at most 200 MiB per job process. */
+const P95_RATIO_TARGET = 1.1;
+const RSS_TARGET_MIB = 200;
+
+interface ScaleRun {
+  calls: number;
+  reports: ScaleCallReport[];
+  crashed: number;
+  loadAverage: number[];
+}
+
+interface ScaleResults {
+  runs: ScaleRun[];
+  linesPerCall: number;
+  startedAt: string;
+  durationSeconds: number;
+  command: string;
+  machine: string;
+}
+
+async function runCalls(calls: number, lines: number): Promise<ScaleRun> {
+  const children = Array.from({ length: calls }, (_, i) =>
+    fork(CHILD, [String(lines), String(i)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, HARNESS_LOG_LEVEL: 'error' } }),
+  );
+  const reports: ScaleCallReport[] = [];
+  let crashed = 0;
+  const ready = children.map(
+    (child) =>
+      new Promise<boolean>((resolve) => {
+        child.on('message', (m: { type: string; report?: ScaleCallReport }) => {
+          if (m.type === 'ready') resolve(true);
+          if (m.type === 'report' && m.report) reports.push(m.report);
+        });
+        child.once('exit', () => resolve(false));
+      }),
+  );
+  const exited = children.map((child) => new Promise<void>((resolve) => child.once('exit', (code) => ((crashed += code === 0 ? 0 : 1), resolve()))));
+  let stderr = '';
+  for (const child of children) child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  // Start every call's measured turns together, once all have warmed up.
+  const ok = await Promise.all(ready);
+  for (const [i, child] of children.entries()) if (ok[i]) child.send({ type: 'go' });
+  await Promise.all(exited);
+  if (crashed > 0) console.error(`  ${crashed} of ${calls} call processes failed; last stderr:\n${stderr}`);
+  return { calls, reports, crashed, loadAverage: os.loadavg() };
+}
+
+function render(r: ScaleResults): string {
+  const single = r.runs.find((x) => x.calls === 1);
+  const singleP95 = single ? summarize(single.reports.flatMap((x) => x.voiceToVoiceMs)).p95 : Number.NaN;
+  const rows = r.runs.map((run) => {
+    const v2v = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs));
+    const cpu = summarize(run.reports.map((x) => (100 * x.cpuMs) / x.wallMs));
+    const rss = summarize(run.reports.map((x) => x.rssMaxMiB));
+    const failures = run.reports.reduce((n, x) => n + x.failures.length, 0) + run.crashed;
+    return [
+      String(run.calls),
+      String(v2v.n),
+      `${ms(v2v.p50)} / ${ms(v2v.p95)}`,
+      `${(v2v.p95 / singleP95).toFixed(2)}×`,
+      `${cpu.p50.toFixed(1)} %`,
+      `${ms(rss.p50)} / ${ms(rss.max)}`,
+      String(failures),
+      run.loadAverage[0]!.toFixed(1),
+    ];
+  });
+  const within = r.runs.filter((run) => {
+    const p95 = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs)).p95;
+    return run.crashed === 0 && p95 <= P95_RATIO_TARGET * singleP95;
+  });
+  const most = within.length ? Math.max(...within.map((x) => x.calls)) : 0;
+  const maxRss = Math.max(...r.runs.flatMap((run) => run.reports.map((x) => x.rssMaxMiB)));
+  return [
+    SECTION,
+    '',
+    'N calls at once, each in its own process as LiveKit runs jobs: the worker\'s session (silero VAD, Deepgram and',
+    'Cartesia plugins, OpenAI and Letta SDKs, memory queue) plus the simulated caller and that call\'s own local provider',
+    'stand-ins (they cost little once warmed up: the caller\'s lines and the reply audio are synthesized in a warm-up',
+    'turn that is not measured). All N calls start their measured turns together. CPU per call = CPU time of the',
+    'process ÷ wall time of its measured turns (100 % = one core). RSS = the process\'s highest resident set size while',
+    'its turns ran (it includes the stand-ins and the harness, so it overstates a job process).',
+    '',
+    `**Reproduce:** \`npm run bench:scale\`. Command of this run: \`${r.command}\`.`,
+    '',
+    `**Machine:** ${r.machine}. Run started ${r.startedAt}, took ${(r.durationSeconds / 60).toFixed(1)} min. ${r.linesPerCall} measured turns per call.`,
+    '',
+    formatMarkdownTable(
+      ['calls', 'turns', 'voice-to-voice p50 / p95 (ms)', 'p95 vs 1 call', 'CPU per call p50', 'RSS per process p50 / max (MiB)', 'failed turns', 'load avg (1 min)'],
+      rows,
+    ),
+    '',
+    `- Most concurrent calls with p95 within ${P95_RATIO_TARGET}× of one call: **${most}** (target ≥ 16).`,
+    `- Highest RSS of a call process: **${ms(maxRss)} MiB** (target ≤ ${RSS_TARGET_MIB} MiB per job process; ${maxRss <= RSS_TARGET_MIB ? 'met' : 'MISSED'}).`,
+    '',
+  ].join('\n');
+}
+
+function writeSection(file: string, section: string): void {
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const lines = current.split('\n');
+  const start = lines.findIndex((x) => x.trim() === SECTION);
+  if (start < 0) {
+    writeFileSync(file, `${current.trimEnd()}\n\n${section.trimEnd()}\n`);
+    return;
+  }
+  let end = lines.findIndex((x, i) => i > start && /^## /.test(x));
+  if (end < 0) end = lines.length;
+  writeFileSync(file, [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n').replace(/\n{3,}/g, '\n\n'));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      counts: { type: 'string', default: '1,4,8,12,16,20' },
+      lines: { type: 'string', default: '4' },
+      'report-only': { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+    },
+  });
+  mkdirSync(OUT_DIR, { recursive: true });
+  let results: ScaleResults;
+  if (values['report-only']) {
+    results = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as ScaleResults;
+  } else {
+    const counts = values.counts.split(',').map(Number);
+    if (counts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--counts must be positive whole numbers');
+    const lines = Number(values.lines);
+    if (!Number.isInteger(lines) || lines < 1) throw new Error('--lines must be a positive whole number');
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const runs: ScaleRun[] = [];
+    for (const calls of counts) {
+      const started = performance.now();
+      const run = await runCalls(calls, lines);
+      runs.push(run);
+      const v2v = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs));
+      console.log(`  ${calls} calls: v2v p50 ${ms(v2v.p50)} p95 ${ms(v2v.p95)} ms (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    }
+    const argv = process.argv.slice(2);
+    results = {
+      runs,
+      linesPerCall: lines,
+      startedAt: startedAt.toISOString(),
+      durationSeconds: (performance.now() - t0) / 1000,
+      command: `npm run bench:scale${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'} (shared with other jobs), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
+    };
+    writeFileSync(RESULTS_FILE, JSON.stringify(results, null, 1));
+  }
+  const section = render(results);
+  console.log(`\n${section}`);
+  if (!values['no-write']) {
+    writeSection(BENCHMARKS_FILE, section);
+    if (existsSync(path.join(OUT_DIR, 'voice-results.json'))) updateReadme();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
