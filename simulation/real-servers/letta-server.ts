@@ -34,7 +34,7 @@ export interface RealLettaServer {
   baseURL: string;
   /** The model handle agents should use (`openai-proxy/<model>`). */
   modelHandle: string;
-  /** The embedding handle (`openai-proxy/<embedding model>`). */
+  /** The embedding handle: letta 0.16.8 lists embedding models of the same provider as `openai/<model>`. */
   embeddingHandle: string;
   /** The OpenAI stand-in that answers Letta's LLM and embedding calls. */
   openai: OpenAIServer;
@@ -136,7 +136,7 @@ export async function startRealLettaServer(options: RealLettaServerOptions = {})
     return {
       baseURL,
       modelHandle: 'openai-proxy/gpt-4o-mini',
-      embeddingHandle: 'openai-proxy/text-embedding-3-small',
+      embeddingHandle: 'openai/text-embedding-3-small',
       openai,
       postgres,
       output,

@@ -20,6 +20,15 @@
  *   GET   /v1/agents/:id/archival-memory/search?query=  passages.search   -> {count, results:[{id, content, timestamp, tags}]}
  *   POST  /v1/agents/:id/messages/cancel               messages.cancel   -> {<run_id>: 'cancelled' | 'failed'} (see letta-runs.ts)
  *   GET   /v1/runs/:run_id                             runs.retrieve     -> Run (status running/completed/failed/cancelled)
+ *   DELETE /v1/agents/:id                              agents.delete     -> {message} (routers/v1/agents.py delete_agent)
+ *   POST  /v1/blocks/                                  blocks.create     -> Block, standalone (shareable via block_ids)
+ *   GET   /v1/blocks/?label=&tags=&match_all_tags=     blocks.listAll    -> Block[] (oldest first by default, limit 50;
+ *         routers/v1/blocks.py list_blocks at 0.16.8, ordered by created_at then id in block_manager.get_blocks_async)
+ *   DELETE /v1/blocks/:id                              blocks.delete     -> null; detaches it from every agent first
+ *         (block_manager.delete_block_async at 0.16.8); unknown id -> 404 (NoResultFound)
+ *   `agents.create` attaches existing blocks named in `block_ids` (unknown ids ignored, as the `id IN (...)` select
+ *   in agent_manager.create_agent_async at 0.16.8) before the blocks it creates from `memory_blocks`; an attached
+ *   block is the same block for every agent (an edit shows in all of them).
  *         (ranked by shared words instead of embeddings; top_k defaults to 5; tags/tag_match_mode/dates filter)
  *
  * Protocol details reproduced from the real server:
@@ -46,6 +55,8 @@
  *     turn whose client timed out is still applied. Use `await server.idle()` before asserting.
  *   - Input messages are NOT de-duplicated by `otid` (as on the real route, see storeClientMessages): a
  *     resent message is stored again and runs another agent step. Repeats: `server.duplicatesOf(id)`.
+ *   - Model variants (options): hiddenReasoning (hidden_reasoning_message), assistantContentForm 'list'
+ *     (content as text parts), interleaveReasoning (two assistant messages under one id in one step).
  *   - Not emulated: runs/background resume, `seq_id`, conversations, tools/sources, the
  *     SDK-version check for streaming, an initial system message in the history.
  *
@@ -65,6 +76,7 @@
  *   faults (one-shot, FIFO, optionally restricted to route names above):
  *           failNext(n, status, {route, body}) -> error answer, nothing applied,
  *           failWith422Next(n, {route, detail}) -> FastAPI-style 422, nothing applied,
+ *           conflictNext(n, 'busy' | 'locked' | 'pending-approval', route) -> Letta's 409 bodies (letta409),
  *           hangNext(n, route)                 -> never answered, nothing applied,
  *           slowApplyNext(n, delayMs, route)   -> write applied as usual, answer held delayMs more
  *                                                 (a "3 s write": slowApplyNext(1, 3000, 'messages.create');
@@ -85,6 +97,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AgentState, AgentType, MessageCreate } from '@letta-ai/letta-client/resources/agents/agents';
 import type {
   AssistantMessage,
+  HiddenReasoningMessage,
   LettaResponse,
   LettaStreamingResponse,
   Message,
@@ -136,7 +149,11 @@ export type LettaRoute =
   | 'passages.list'
   | 'passages.search'
   | 'messages.cancel'
-  | 'runs.retrieve';
+  | 'runs.retrieve'
+  | 'agents.delete'
+  | 'blocks.create'
+  | 'blocks.listAll'
+  | 'blocks.delete';
 
 export interface LettaServerOptions {
   /** When set, `Authorization: Bearer <apiKey>` is required (401 otherwise). */
@@ -170,6 +187,23 @@ export interface LettaServerOptions {
   reasoningFor: (agent: AgentState, userText: string) => string;
   /** Fact the agent stores in its `human` block; null = no tool call this turn. */
   memoryFactFor: (agent: AgentState, userText: string) => string | null;
+  /**
+   * Play an OpenAI reasoning model: a `hidden_reasoning_message` (state "omitted", no text) before the step's
+   * first output (letta 0.16.8, letta/interfaces/openai_streaming_interface.py, "For OpenAI reasoning models, emit
+   * a hidden reasoning message before the first tool call"). Default false.
+   */
+  hiddenReasoning: boolean;
+  /**
+   * Assistant `content` as a string or as a list of text parts (letta 0.16.8, letta/schemas/letta_message.py
+   * AssistantMessage.content: `Union[str, List[LettaAssistantMessageContentUnion]]`). Default 'string'.
+   */
+  assistantContentForm: 'string' | 'list';
+  /**
+   * Split the reply into two assistant messages with reasoning between them, all under the step's one message id
+   * (letta 0.16.8, openai_streaming_interface.py: every item of a step carries `self.letta_message_id`, the otid
+   * index moves on when the message type changes). Default false.
+   */
+  interleaveReasoning: boolean;
 }
 
 /** A message in an agent's history, as the server stored it. */
@@ -246,6 +280,32 @@ export interface SeedAgentInput {
   system?: string;
 }
 
+export type Letta409Kind = 'busy' | 'locked' | 'pending-approval';
+
+/**
+ * Letta 0.16.8's 409 answers, status + body + headers as its handlers write them:
+ * - 'busy': ConversationBusyError (letta/errors.py; letta/server/rest_api/app.py `_conversation_busy_handler`:
+ *   `{"detail": str(exc), "run_id"?}`, str(exc) = "CONFLICT: <message>"), clears when the other run ends;
+ * - 'locked': DatabaseLockNotAvailableError (app.py `database_lock_not_available_handler`, `Retry-After: 1`);
+ * - 'pending-approval': PendingApprovalError on the messages route (letta/server/rest_api/routers/v1/agents.py:
+ *   `HTTPException(409, detail={"code": "PENDING_APPROVAL", "message", "pending_request_id"})`), which only a
+ *   person approving or denying the tool call clears.
+ */
+export function letta409(kind: Letta409Kind, ids: { runId?: string; pendingRequestId?: string } = {}): { body: unknown; headers?: Record<string, string> } {
+  if (kind === 'locked') return { body: { detail: 'The resource is currently locked by another operation. Please retry shortly.' }, headers: { 'Retry-After': '1' } };
+  if (kind === 'pending-approval') {
+    const message = 'CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call. Please approve or deny the pending request before continuing.';
+    return { body: { detail: { code: 'PENDING_APPROVAL', message, pending_request_id: ids.pendingRequestId ?? newId('message') } } };
+  }
+  const runId = ids.runId ?? newId('run');
+  return {
+    body: {
+      detail: `CONFLICT: Cannot send a new message: Another request (run_id=${runId}) is currently being processed for this conversation. Please wait for it to complete.`,
+      run_id: runId,
+    },
+  };
+}
+
 export interface FailOptions {
   route?: RouteFilter<LettaRoute>;
   /** Response body; default is Letta's `{"detail": ...}` for that status. */
@@ -284,6 +344,8 @@ export interface LettaServer {
 
   failNext(n: number, status: number, opts?: FailOptions): void;
   failWith422Next(n: number, opts?: { route?: RouteFilter<LettaRoute>; detail?: unknown }): void;
+  /** The next `n` requests get one of Letta's 409 answers (see `letta409`), nothing applied. */
+  conflictNext(n: number, kind: Letta409Kind, route?: RouteFilter<LettaRoute>): void;
   hangNext(n: number, route?: RouteFilter<LettaRoute>): void;
   slowApplyNext(n: number, delayMs: number, route?: RouteFilter<LettaRoute>): void;
   dropAfterApplyNext(n: number, route?: RouteFilter<LettaRoute>): void;
@@ -310,6 +372,14 @@ const DEFAULT_BLOCK_LIMIT = 20_000;
 /** Letta's default page size for archival search when top_k is not given. */
 const RETRIEVAL_DEFAULT_TOP_K = 5;
 const SERVER_VERSION = '0.16.0';
+
+/** Two halves at a word boundary (the second keeps its leading space); one part for a single word. */
+function splitInTwo(text: string): string[] {
+  const pieces = tokenize(text);
+  if (pieces.length < 2) return [text];
+  const half = Math.ceil(pieces.length / 2);
+  return [pieces.slice(0, half).join(''), pieces.slice(half).join('')];
+}
 
 /** Word-ish pieces, each keeping its leading whitespace (LLM tokens usually do). */
 function tokenize(text: string): string[] {
@@ -370,6 +440,9 @@ const defaultOptions: LettaServerOptions = {
   replyFor: defaultReply,
   reasoningFor: defaultReasoning,
   memoryFactFor: defaultMemoryFact,
+  hiddenReasoning: false,
+  assistantContentForm: 'string',
+  interleaveReasoning: false,
 };
 
 // --- FastAPI / Letta error bodies -------------------------------------------
@@ -460,11 +533,14 @@ function matchRoute(method: string, path: string): RouteMatch | 'method' | null 
   if (seg.length === 2 && seg[1] === 'health') return on({ GET: 'health' });
   // The run id travels in the `label` slot: runs are the one top-level resource with an id in the path.
   if (seg.length === 3 && seg[1] === 'runs') return on({ GET: 'runs.retrieve' }, null, decodeURIComponent(seg[2]));
+  if (seg.length === 2 && seg[1] === 'blocks') return on({ GET: 'blocks.listAll', POST: 'blocks.create' });
+  // The block id travels in the `label` slot, like the run id above.
+  if (seg.length === 3 && seg[1] === 'blocks') return on({ DELETE: 'blocks.delete' }, null, decodeURIComponent(seg[2]));
   if (seg[1] !== 'agents') return null;
   if (seg.length === 2) return on({ GET: 'agents.list', POST: 'agents.create' });
   const agentId = decodeURIComponent(seg[2]);
   const rest = seg.slice(3).join('/');
-  if (rest === '') return on({ GET: 'agents.retrieve' }, agentId);
+  if (rest === '') return on({ GET: 'agents.retrieve', DELETE: 'agents.delete' }, agentId);
   if (rest === 'core-memory/blocks') return on({ GET: 'blocks.list' }, agentId);
   if (seg.length === 6 && rest.startsWith('core-memory/blocks/')) {
     return on({ GET: 'blocks.retrieve', PATCH: 'blocks.update' }, agentId, decodeURIComponent(seg[5]));
@@ -525,7 +601,7 @@ function queryObject(query: URLSearchParams): Record<string, string | string[]> 
 // ---------------------------------------------------------------------------
 
 /** What an agent turn produces: valid both as a stored Message and as a stream item. */
-type AgentMessage = ReasoningMessage | ToolCallMessage | ToolReturnMessage | AssistantMessage;
+type AgentMessage = ReasoningMessage | HiddenReasoningMessage | ToolCallMessage | ToolReturnMessage | AssistantMessage;
 
 /** LLM time, one streamed piece of a message (plus the complete message), or a side effect. */
 type TurnEvent =
@@ -654,8 +730,12 @@ class LettaSse {
       dropConnection(this.res);
       return;
     }
-    // What Letta's StreamingResponseWithStatusCode sends when the agent loop raises mid-stream.
-    this.raw(`event: error\ndata: ${JSON.stringify({ error: 'Injected mid-stream failure', code: 'INTERNAL_SERVER_ERROR' })}\n\n`);
+    // What Letta sends when the agent loop raises mid-stream (letta 0.16.8, letta/services/streaming_service.py
+    // `_create_error_aware_stream`, the LLMError branch): a failing stop_reason, an `error_message` event, [DONE].
+    const errorMessage = { message_type: 'error_message', run_id: this.runId, error_type: 'llm_error', message: 'An error occurred with the LLM request.', detail: 'Injected mid-stream failure', seq_id: null };
+    this.raw(`data: ${JSON.stringify({ message_type: 'stop_reason', stop_reason: 'llm_api_error' })}\n\n`);
+    this.raw(`event: error\ndata: ${JSON.stringify(errorMessage)}\n\n`);
+    this.raw('data: [DONE]\n\n');
     this.finish();
   }
 
@@ -713,6 +793,8 @@ class LettaServerImpl implements LettaServer {
   private readonly server: Server;
   private readonly sockets = new SocketTracker();
   private readonly agents = new Map<string, AgentRecord>();
+  /** Blocks created on their own (POST /v1/blocks/), in creation order. */
+  private readonly standaloneBlocks: BlockResponse[] = [];
   private readonly faults = new FaultQueue<LettaRoute, Fault>();
   private readonly midStreamFaults = new FaultQueue<LettaRoute, MidStreamFault>();
   /** Replaced on accept(): aborting it is "the server process died". */
@@ -829,6 +911,11 @@ class LettaServerImpl implements LettaServer {
     this.faults.push(n, { kind: 'status', status: 422, body }, opts.route);
   }
 
+  conflictNext(n: number, kind: Letta409Kind, route?: RouteFilter<LettaRoute>): void {
+    const { body, headers } = letta409(kind);
+    this.failNext(n, 409, { body, ...(headers ? { headers } : {}), ...(route === undefined ? {} : { route }) });
+  }
+
   hangNext(n: number, route?: RouteFilter<LettaRoute>): void {
     this.faults.push(n, { kind: 'hang' }, route);
   }
@@ -937,6 +1024,12 @@ class LettaServerImpl implements LettaServer {
         return this.listAgents(ctx);
       case 'agents.create':
         return this.createAgent(ctx);
+      case 'blocks.create':
+        return this.createStandaloneBlock(ctx);
+      case 'blocks.listAll':
+        return this.listStandaloneBlocks(ctx);
+      case 'blocks.delete':
+        return this.deleteBlock(ctx, ctx.label ?? '');
       case 'runs.retrieve': {
         const answer = this.runs.retrieve(ctx.label ?? '');
         return answer.status === 200 ? this.deliver(ctx, 200, answer.body) : sendJson(ctx.res, answer.status, answer.body);
@@ -978,6 +1071,9 @@ class LettaServerImpl implements LettaServer {
     switch (ctx.route) {
       case 'agents.retrieve':
         return this.deliver(ctx, 200, this.toAgentState(agent));
+      case 'agents.delete':
+        this.agents.delete(agent.core.id);
+        return this.deliver(ctx, 200, { message: `Agent id=${agent.core.id} successfully deleted` });
       case 'blocks.list':
         return this.deliver(ctx, 200, paginate(agent.blocks, ctx.query, 'asc', null));
       case 'blocks.retrieve':
@@ -1066,11 +1162,56 @@ class LettaServerImpl implements LettaServer {
       model: typeof body.model === 'string' ? body.model : 'openai/gpt-4o-mini',
       tags: Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [],
       system: typeof body.system === 'string' ? body.system : 'You are a helpful assistant with persistent memory.',
-      blocks: blocks.map((b) => this.newBlock(b)),
+      blocks: [...this.blocksById(body.block_ids), ...blocks.map((b) => this.newBlock(b))],
       description: typeof body.description === 'string' ? body.description : null,
       metadata: isPlainObject(body.metadata) ? body.metadata : null,
     });
     return this.deliver(ctx, 200, this.toAgentState(record));
+  }
+
+  private blocksById(ids: unknown): BlockResponse[] {
+    if (!Array.isArray(ids)) return [];
+    const known = [...this.standaloneBlocks, ...[...this.agents.values()].flatMap((a) => a.blocks)];
+    return [...new Set(ids)].flatMap((id) => known.find((b) => b.id === id) ?? []);
+  }
+
+  private createStandaloneBlock(ctx: RequestContext): Promise<void> | void {
+    const body = ctx.body;
+    if (!isPlainObject(body)) return sendJson(ctx.res, 422, validation(missing(['body'], body)));
+    if (typeof body.label !== 'string') return sendJson(ctx.res, 422, validation(missing(['body', 'label'], body)));
+    if (typeof body.value !== 'string') return sendJson(ctx.res, 422, validation(missing(['body', 'value'], body)));
+    const block = this.newBlock({
+      label: body.label,
+      value: body.value,
+      limit: typeof body.limit === 'number' ? body.limit : undefined,
+      description: typeof body.description === 'string' ? body.description : undefined,
+    });
+    block.read_only = body.read_only === true;
+    block.tags = Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string') : [];
+    this.standaloneBlocks.push(block);
+    return this.deliver(ctx, 200, structuredClone(block));
+  }
+
+  private deleteBlock(ctx: RequestContext, blockId: string): Promise<void> | void {
+    const known = [...this.standaloneBlocks, ...[...this.agents.values()].flatMap((a) => a.blocks)].some((b) => b.id === blockId);
+    if (!known) return sendJson(ctx.res, 404, { detail: `Block with id ${blockId} not found` });
+    for (const agent of this.agents.values()) agent.blocks = agent.blocks.filter((b) => b.id !== blockId);
+    const at = this.standaloneBlocks.findIndex((b) => b.id === blockId);
+    if (at >= 0) this.standaloneBlocks.splice(at, 1);
+    return this.deliver(ctx, 200, null);
+  }
+
+  private listStandaloneBlocks(ctx: RequestContext): Promise<void> {
+    const label = ctx.query.get('label');
+    const tags = ctx.query.getAll('tags');
+    const matchAll = ctx.query.get('match_all_tags') === 'true';
+    const found = this.standaloneBlocks.filter((b) => {
+      if (label !== null && b.label !== label) return false;
+      const own = b.tags ?? [];
+      if (tags.length === 0) return true;
+      return matchAll ? tags.every((t) => own.includes(t)) : tags.some((t) => own.includes(t));
+    });
+    return this.deliver(ctx, 200, paginate(found.map((b) => structuredClone(b)), ctx.query, 'asc', 50));
   }
 
   private createAgentRecord(input: {
@@ -1592,8 +1733,20 @@ class LettaServerImpl implements LettaServer {
       completionTokens += tokenize(text).length;
     };
 
+    const addHiddenReasoning = () => {
+      if (!o.hiddenReasoning) return;
+      const hidden: HiddenReasoningMessage = {
+        ...messageBase(messageId, otidFromId(messageId, index++), runId, stepId),
+        message_type: 'hidden_reasoning_message',
+        state: 'omitted',
+        hidden_reasoning: null,
+      };
+      events.push({ kind: 'chunk', ms: 0, item: hidden, message: hidden });
+    };
+
     events.push({ kind: 'think', ms: o.messageLatencyMs });
     addReasoning();
+    addHiddenReasoning();
     if (fact !== null) {
       const edit = this.memoryEdit(agent, fact);
       const callId = `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -1626,12 +1779,28 @@ class LettaServerImpl implements LettaServer {
       events.push({ kind: 'think', ms: o.messageLatencyMs });
     }
     const reply = o.replyFor(state, userText);
-    const assistant: AssistantMessage = {
-      ...messageBase(messageId, otidFromId(messageId, index), runId, stepId),
-      message_type: 'assistant_message',
-      content: reply,
-    };
-    events.push(...textChunks(assistant, reply, o.tokenDelayMs, (m, piece) => ({ ...m, content: piece })));
+    if (fact !== null) addHiddenReasoning();
+    const asContent = (text: string): AssistantMessage['content'] => (o.assistantContentForm === 'list' ? [{ type: 'text', text }] : text);
+    const replyParts = o.interleaveReasoning ? splitInTwo(reply) : [reply];
+    replyParts.forEach((part, n) => {
+      if (n > 0) {
+        const between = o.reasoningFor(state, userText);
+        const reasoning: ReasoningMessage = {
+          ...messageBase(messageId, otidFromId(messageId, index++), runId, stepId),
+          message_type: 'reasoning_message',
+          reasoning: between,
+          source: 'non_reasoner_model',
+          signature: null,
+        };
+        events.push(...textChunks(reasoning, between, o.tokenDelayMs, (m, piece) => ({ ...m, reasoning: piece })));
+      }
+      const assistant: AssistantMessage = {
+        ...messageBase(messageId, otidFromId(messageId, index++), runId, stepId),
+        message_type: 'assistant_message',
+        content: asContent(part),
+      };
+      events.push(...textChunks(assistant, part, o.tokenDelayMs, (m, piece) => ({ ...m, content: asContent(piece) })));
+    });
     completionTokens += tokenize(reply).length;
 
     const stepCount = fact === null ? 1 : 2;

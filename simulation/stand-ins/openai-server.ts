@@ -48,6 +48,7 @@ import type {
   ChatCompletionMessageParam,
 } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
+import { embeddingsResponse, memoryToolCall, toolCallChunks, toolCallCompletion, type PlannedToolCall } from './openai-tools.js';
 import {
   FaultQueue,
   dropConnection,
@@ -83,6 +84,11 @@ export interface OpenAIServerOptions {
   hang: boolean;
   /** `system_fingerprint` echoed in every response. */
   systemFingerprint: string;
+  /**
+   * A function call to answer with instead of text (see openai-tools.ts); default: a memory tool call when the
+   * request offers Letta's memory tools and the last message is not a tool result, as a model behind Letta would.
+   */
+  toolCall: (req: ChatRequestBody) => PlannedToolCall | null;
 }
 
 /** One request received by the server, in arrival order. */
@@ -202,6 +208,7 @@ const defaultOptions: OpenAIServerOptions = {
   tokenDelayMs: 0,
   hang: false,
   systemFingerprint: 'fp_local_test',
+  toolCall: memoryToolCall,
 };
 
 /** OpenAI's error envelope. */
@@ -371,6 +378,7 @@ class OpenAIServerImpl implements OpenAIServer {
     if (!this.authorized(req, res)) return;
 
     if (method === 'GET' && path === '/v1/models') return this.listModels(res);
+    if (method === 'POST' && path === '/v1/embeddings') return sendJson(res, ...embeddingsResponse(parsed));
     if (method !== 'POST' || path !== '/v1/chat/completions') {
       sendJson(res, 404, openAIError(`Invalid URL (${method} ${path})`, 'invalid_request_error', null));
       return;
@@ -401,7 +409,9 @@ class OpenAIServerImpl implements OpenAIServer {
       if (!timing.completed && !timing.droppedByFault) timing.clientAborted = true;
     });
 
-    if (body.stream === true) await this.stream(body, res, timing);
+    const toolCall = this.options.toolCall(body);
+    if (toolCall !== null) await this.answerToolCall(body, toolCall, res, timing);
+    else if (body.stream === true) await this.stream(body, res, timing);
     else await this.complete(body, res, timing);
   }
 
@@ -445,6 +455,23 @@ class OpenAIServerImpl implements OpenAIServer {
 
   private responseHeaders(): Record<string, string> {
     return { 'x-request-id': `req_${randomUUID().replace(/-/g, '')}`, 'openai-processing-ms': '1' };
+  }
+
+  /** A function call instead of text, whole or streamed (openai-tools.ts), after the usual time to first token. */
+  private async answerToolCall(body: ChatRequestBody, call: PlannedToolCall, res: ServerResponse, timing: ResponseTiming): Promise<void> {
+    await sleep(this.options.ttftMs, this.stopped.signal);
+    if (this.isStopped) return;
+    timing.headersAt = now();
+    if (body.stream !== true) {
+      sendJson(res, 200, toolCallCompletion(body, call, this.options.systemFingerprint), this.responseHeaders());
+    } else {
+      startSse(res, this.responseHeaders());
+      for (const chunk of toolCallChunks(body, call, this.options.systemFingerprint)) if (!writeSseData(res, JSON.stringify(chunk))) return;
+      if (!writeSseData(res, '[DONE]')) return;
+      res.end();
+    }
+    timing.firstContentAt = timing.lastChunkAt = now();
+    timing.completed = true;
   }
 
   private async complete(body: ChatRequestBody, res: ServerResponse, timing: ResponseTiming): Promise<void> {

@@ -7,7 +7,7 @@ import { LettaTurnWriter, WRITE_BEHIND_NOTE, turnTag } from '../../src/memory/le
 import { MemoryQueue } from '../../src/memory/memory-queue.js';
 import type { MemoryQueueOptions } from '../../src/memory/options.js';
 import type { PendingTurn } from '../../src/memory/turn.js';
-import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
+import { letta409, startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 import { turnInput } from './fake-turn-writer.js';
 import { createPendingTurn } from '../../src/memory/turn.js';
 
@@ -169,8 +169,7 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
 
   it('a PENDING_APPROVAL answer goes to the dead letters at once, with its reason', async () => {
     const [agentId] = agents(1);
-    const body = { detail: { code: 'PENDING_APPROVAL', message: 'CONFLICT: Cannot send a new message: The agent is waiting for approval on a tool call.', pending_request_id: 'message-1' } };
-    server.failNext(1, 409, { route: 'messages.create', body });
+    server.conflictNext(1, 'pending-approval', 'messages.create');
     const queue = await openQueue();
     const turn = await queue.enqueue(turnInput(agentId, 0));
     await queue.whenIdle();
@@ -182,8 +181,8 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
 
   it('a locked agent (409 with Retry-After) is retried after the time the server asked for', async () => {
     const [agentId] = agents(1);
-    const body = { detail: 'The resource is currently locked by another operation. Please retry shortly.' };
-    server.failNext(1, 409, { route: 'messages.create', body, headers: { 'retry-after': '0.3' } });
+    // Letta's lock answer, with a shorter Retry-After than its 1 s to keep the test quick.
+    server.failNext(1, 409, { route: 'messages.create', body: letta409('locked').body, headers: { 'retry-after': '0.3' } });
     const queue = await openQueue();
     await queue.enqueue(turnInput(agentId, 0));
     await queue.whenIdle();

@@ -321,6 +321,58 @@ describe('letta-server', () => {
     });
   });
 
+  describe('model variants and conflicts (letta 0.16.8 wire shapes)', () => {
+    const itemsOf = async (stream: AsyncIterable<LettaStreamingResponse>) => (await collect(stream)).map((a) => a.item);
+
+    it('hiddenReasoning: a hidden_reasoning_message (state omitted, no text) before the first output', async () => {
+      server.options.hiddenReasoning = true;
+      server.options.includeReasoning = false;
+      const items = await itemsOf(await client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'hi' }], streaming: true }));
+      const types = items.map((i) => i.message_type);
+      expect(types.slice(0, 3)).toEqual(['ping', 'hidden_reasoning_message', 'tool_call_message']);
+      expect(items[1]).toMatchObject({ state: 'omitted', hidden_reasoning: null });
+    });
+
+    it("assistantContentForm 'list': assistant content arrives as text parts", async () => {
+      server.options.assistantContentForm = 'list';
+      const items = await itemsOf(await client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'parts' }], streaming: true, stream_tokens: true }));
+      const assistant = items.flatMap((i) => (i.message_type === 'assistant_message' ? [i] : []));
+      expect(assistant.length).toBeGreaterThan(1);
+      expect(assistant.every((i) => Array.isArray(i.content))).toBe(true);
+      expect(assistant.map((i) => (Array.isArray(i.content) ? i.content.map((p) => p.text).join('') : '')).join('')).toContain('"parts"');
+    });
+
+    it('interleaveReasoning: two assistant messages in one step share the id, not the otid', async () => {
+      server.options.interleaveReasoning = true;
+      const response = await client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'split me' }] });
+      const last = response.messages.slice(-3);
+      expect(last.map((m) => m.message_type)).toEqual(['assistant_message', 'reasoning_message', 'assistant_message']);
+      expect(new Set(last.map((m) => m.id)).size).toBe(1);
+      expect(new Set(last.map((m) => m.otid)).size).toBe(3);
+      const text = last.filter((m) => m.message_type === 'assistant_message').map((m) => ('content' in m && typeof m.content === 'string' ? m.content : '')).join('');
+      expect(text).toBe('Got it: "split me". I will keep that in mind. What else is on your mind?');
+    });
+
+    it('conflictNext: busy, locked (Retry-After) and PENDING_APPROVAL bodies; nothing applied', async () => {
+      server.conflictNext(1, 'busy', 'messages.create');
+      server.conflictNext(1, 'locked', 'messages.create');
+      server.conflictNext(1, 'pending-approval', 'messages.create');
+      const send = () =>
+        client.agents.messages.create(agentId, { messages: [{ role: 'user', content: 'x' }] }).then(
+          () => ({ status: 200, error: undefined, headers: new Headers() }),
+          (e: unknown) => e as { status: number; error: unknown; headers: Headers },
+        );
+      const busy = await send();
+      expect(busy).toMatchObject({ status: 409, error: { detail: expect.stringContaining('is currently being processed'), run_id: expect.stringMatching(/^run-/) } });
+      const locked = await send();
+      expect(locked.status).toBe(409);
+      expect(locked.headers.get('retry-after')).toBe('1');
+      const pending = await send();
+      expect(pending).toMatchObject({ status: 409, error: { detail: { code: 'PENDING_APPROVAL', pending_request_id: expect.any(String) } } });
+      expect(server.userMessagesOf(agentId)).toEqual([]);
+    });
+  });
+
   describe('archival memory', () => {
     it('creates and lists passages', async () => {
       const created = await client.agents.passages.create(agentId, { text: 'Sam visited Lisbon in May.', tags: ['travel'] });
@@ -412,9 +464,14 @@ describe('letta-server', () => {
         messages: [{ role: 'user', content: 'x' }],
         streaming: true,
       });
-      const err = await collect(stream).catch((e: unknown) => e);
+      const received: LettaStreamingResponse[] = [];
+      const err = await (async () => {
+        for await (const item of stream) received.push(item);
+      })().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      expect(String(err)).toContain('INTERNAL_SERVER_ERROR');
+      // Letta 0.16.8 order: the failing stop_reason first, then the error_message event (then [DONE]).
+      expect(received.at(-1)).toEqual({ message_type: 'stop_reason', stop_reason: 'llm_api_error' });
+      expect((err as { error?: unknown }).error).toMatchObject({ message_type: 'error_message', error_type: 'llm_error' });
     });
 
     it('refuse() gives connection errors; accept() serves again on the same port', async () => {
