@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { MemoryLogger } from '../logger.js';
 import type { QueueStats } from '../queue-stats.js';
@@ -228,6 +228,8 @@ export class JournalTurnStore implements TurnStore {
       if (dir === this.dir) continue;
       const owner = await readLockOwner(dir, this.fs);
       if (owner && isOwnerAlive(owner)) continue;
+      // Checked before locking: briefly locking every idle slot would push starting workers to new slots.
+      if (!(await holdsAnything(dir))) continue;
       const lock = await tryLock(dir, this.fs);
       if (!lock) continue;
       try {
@@ -334,6 +336,11 @@ export class JournalTurnStore implements TurnStore {
     }
     if (this.state.obsoleteRecords >= this.options.compactEvery) void this.compact();
   }
+}
+
+async function holdsAnything(dir: string): Promise<boolean> {
+  const size = (name: string) => stat(join(dir, name)).then((info) => info.size, () => 0);
+  return (await size(JOURNAL_FILE)) > 0 || (await size(DEAD_LETTERS_FILE)) > 0;
 }
 
 function asReplayed(turn: PendingTurn): PendingTurn {
