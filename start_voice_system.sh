@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the voice system in the background: the LiveKit agent worker
-# (`src/main.ts start`, production mode) and the voice room web server
+# (`node dist/src/main.js start`, production mode, built first when src/ changed) and the voice room web server
 # (`src/web/server.ts`). Validates the configuration first, refuses to start
 # twice, waits until both report healthy, then prints where to open the room.
 #
@@ -82,7 +82,17 @@ for url in "$WORKER_HEALTH_URL" "$WEB_HEALTH_URL"; do
   fi
 done
 
-# ---- 3. start ---------------------------------------------------------------------
+# ---- 3. compiled worker (production runs node on dist/, not tsx) ------------------
+if [[ ! -f dist/src/main.js ]] || [[ -n "$(find src package-lock.json tsconfig.json tsconfig.build.json -newer dist/src/main.js -print -quit 2>/dev/null)" ]]; then
+  log 'building the worker (npm run build)'
+  if ! npm run --silent build >"$RUN_DIR/build.log" 2>&1; then
+    fail "the worker does not compile (npm run build); nothing was started. Last lines of $RUN_DIR/build.log:"
+    tail -n 20 "$RUN_DIR/build.log" >&2 || true
+    exit 1
+  fi
+fi
+
+# ---- 4. start ---------------------------------------------------------------------
 start_bg() { # name command...
   local name="$1" logfile="$RUN_DIR/$1.log"
   shift
@@ -108,10 +118,10 @@ cleanup_on_failure() {
 trap 'cleanup_on_failure; exit 130' INT TERM
 
 started=1
-start_bg worker node --import tsx src/main.ts start
+start_bg worker node dist/src/main.js start
 start_bg web node --import tsx src/web/server.ts
 
-# ---- 4. health -----------------------------------------------------------------------
+# ---- 5. health -----------------------------------------------------------------------
 show_log_tail() {
   printf -- '--- last lines of %s ---\n' "$RUN_DIR/$1.log" >&2
   tail -n 25 "$RUN_DIR/$1.log" >&2 || true

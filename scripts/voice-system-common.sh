@@ -26,7 +26,7 @@ load_env_file() {
 }
 
 # name -> the script that identifies its process (guards against PID reuse).
-declare -A ENTRY=([worker]='src/main.ts' [web]='src/web/server.ts')
+declare -A ENTRY=([worker]='dist/src/main.js' [web]='src/web/server.ts')
 
 # Prints the PID recorded for $1 if that process is alive and still ours
 # (a PID file can outlive its process, and PIDs get reused).
