@@ -97,14 +97,16 @@ async function expectDrainedIntoLetta(worker: WorkerProcess, room: string, lines
   const drained = await worker.waitForOutput(/^.*memory queue drained and closed.*$/m, 60_000, outputOffset);
   // What the worker sent (source 'client'), whatever shape the write-behind gives a turn: the caller's words as a user
   // message, what the agent said in some client message after it.
-  const sent = stack.letta.clientMessagesOf(stack.lettaAgentId);
+  // Every Letta agent counts: with per-caller memory (LETTA_MEMORY_SCOPE) the turns go to the caller's own agent.
+  const agents = stack.letta.agentIds();
+  const sent = agents.flatMap((id) => stack.letta.clientMessagesOf(id)).sort((x, y) => x.seq - y.seq);
   const heardLine = (text: string) => lines.findIndex((line) => plain(text).includes(plain(line)));
   const userTurns = sent.filter((m) => m.role === 'user' && heardLine(m.text) >= 0);
   expect(userTurns.map((m) => heardLine(m.text))).toEqual(lines.map((_, i) => i)); // each line once, in the order said
   for (const line of lines) {
     expect(sent.some((m) => plain(m.text).includes(plain(`Noted: ${line}`)))).toBe(true);
   }
-  expect(stack.letta.duplicatesOf(stack.lettaAgentId)).toEqual([]); // nothing stored twice (same otid)
+  expect(agents.flatMap((id) => stack.letta.duplicatesOf(id))).toEqual([]); // nothing stored twice (same otid)
   return drained[0];
 }
 
