@@ -119,6 +119,7 @@ const envSchema = z.object({
   LETTA_API_KEY: optionalText,
   LETTA_AGENT_ID: optionalText,
   LETTA_AGENT_NAME: z.string().trim().min(1).default('Agent_66'),
+  LETTA_MEMORY_SCOPE: z.enum(['caller', 'shared'], { message: 'must be caller or shared' }).default('caller'),
   LETTA_MODEL: z.string().trim().min(1).default('openai/gpt-4o-mini'),
   LETTA_EMBEDDING: optionalText,
   LETTA_TIMEOUT_MS: durationMs(15_000, 600_000),
@@ -176,6 +177,8 @@ export interface Config {
   ttsFallback?: Extract<TtsConfig, { provider: 'openai' }>;
   deepgram: { apiKey: string; baseUrl?: string; model: string };
   letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
+  /** caller: one Letta agent per caller (LiveKit identity, src/callers/); shared: LETTA_AGENT_ID / LETTA_AGENT_NAME for everyone. */
+  memoryScope: 'caller' | 'shared';
   /** Reply-path bounds: first speakable text per source, silence once text started, wait for an abandoned Letta run. */
   replies: { fastPathFirstWordMs: number; lettaFirstWordMs: number; stallMs: number; lettaCancelWaitMs: number };
   hybridStreaming: boolean;
@@ -304,6 +307,7 @@ function toConfig(env: Env): Config {
       stallMs: env.REPLY_STALL_TIMEOUT_MS,
       lettaCancelWaitMs: env.LETTA_CANCEL_WAIT_MS,
     },
+    memoryScope: env.LETTA_MEMORY_SCOPE,
     hybridStreaming: env.USE_HYBRID_STREAMING,
     preemptiveGeneration: env.PREEMPTIVE_GENERATION,
     preemptiveTts: env.PREEMPTIVE_TTS,
@@ -318,6 +322,7 @@ function toConfig(env: Env): Config {
       batchMax: env.MEMORY_BATCH_MAX,
       maxConcurrency: env.MEMORY_MAX_CONCURRENCY,
       drainDeadlineMs: env.MEMORY_DRAIN_DEADLINE_MS,
+      deadLetterRetentionDays: env.MEMORY_DEAD_LETTER_RETENTION_DAYS,
     },
     logLevel: env.LOG_LEVEL,
   };
@@ -329,4 +334,3 @@ export function secretsOf(config: Config): string[] {
     (s): s is string => typeof s === 'string' && s.length >= 4 && s !== 'not-needed',
   );
 }
-      deadLetterRetentionDays: env.MEMORY_DEAD_LETTER_RETENTION_DAYS,

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
 import { prepareVoiceCall } from './call/voice-call.js';
+import { callerIdentityOf } from './callers/caller-identity.js';
 import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
 import { redactingLogger } from './logging.js';
 import { createAgentSession } from './pipeline.js';
@@ -31,8 +32,10 @@ export default defineAgent({
     const session = createAgentSession(config, worker.chat, ctx.proc.userData.vad as silero.VAD);
     const mode = config.hybridStreaming ? 'hybrid' : 'letta';
     const onPublishError = (err: unknown) => worker.logger.warn({ err: String(err) }, 'could not publish turn metrics to the room');
+    const callerIdentity = await callerIdentityOf(ctx, config.memoryScope);
     const call = await prepareVoiceCall(worker, session, {
       sessionId: ctx.job.id,
+      callerIdentity,
       // The voice room page shows each turn's latency and the mode.
       onTurn: (report) => void publishTurnMetrics(ctx.room, report, { onError: onPublishError }),
     });
@@ -43,7 +46,8 @@ export default defineAgent({
       services = undefined;
       await worker.close();
     });
-    await session.start({ agent: call.agent, room: ctx.room });
+    // In caller scope the session listens to the caller whose memory it uses, never to someone else in the room.
+    await session.start({ agent: call.agent, room: ctx.room, inputOptions: callerIdentity && !ctx.isFakeJob ? { participantIdentity: callerIdentity } : undefined });
     await ctx.connect();
     void setAgentMode(ctx.room, mode, { onError: onPublishError });
     session.generateReply({ instructions: config.greeting });

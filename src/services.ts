@@ -1,5 +1,7 @@
 import type Letta from '@letta-ai/letta-client';
 import type OpenAI from 'openai';
+import type { CallMemory } from './callers/call-memory.js';
+import { CallerMemories } from './callers/caller-memories.js';
 import type { Config } from './config.js';
 import { createChatClient } from './fast-path/openai-chat.js';
 import { LettaAgentMemory } from './letta/agent-memory.js';
@@ -14,7 +16,12 @@ export interface WorkerServices {
   logger: Logger;
   chat: OpenAI;
   letta: Letta;
+  /** The deployment's shared agent (LETTA_MEMORY_SCOPE=shared); unused, never contacted, in caller scope. */
   memory: LettaAgentMemory;
+  /** Per-caller agents (LETTA_MEMORY_SCOPE=caller). */
+  callers: CallerMemories;
+  /** The memory a call uses: the caller's own in caller scope (identity required), else the shared one. */
+  memoryFor(callerIdentity: string | undefined): CallMemory;
   queue: MemoryQueue;
   close(): Promise<void>;
 }
@@ -41,19 +48,32 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
   const letta = createLettaClient(config.letta);
   const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
   const queueOptions: MemoryQueueOptions = { ...memoryQueueOptions(config), ...options.queueOptions };
+  const callers = new CallerMemories({ client: letta, letta: config.letta, appName: config.livekit.agentName, logger, retryDelayMs: options.lettaRetryDelayMs });
   const queue = await MemoryQueue.open(queueOptions, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.
-  const stopRefreshing = queue.onAcknowledged(() => memory.afterWritesAcknowledged(config.memory.writeStrategy));
+  const stopRefreshing = queue.onAcknowledged((agentId) => {
+    const written = config.memoryScope === 'caller' ? callers.ofAgent(agentId) : memory;
+    written?.afterWritesAcknowledged(config.memory.writeStrategy);
+  });
+  const memoryFor = (callerIdentity: string | undefined): CallMemory => {
+    if (config.memoryScope === 'shared') return memory;
+    // Never fall back to a shared agent: that would put one caller's memory in another's prompt.
+    if (!callerIdentity) throw new Error('LETTA_MEMORY_SCOPE=caller needs the caller\'s identity to pick their memory');
+    return callers.memoryFor(callerIdentity);
+  };
   return {
     config,
     logger,
     chat,
     letta,
     memory,
+    callers,
+    memoryFor,
     queue,
     async close() {
       stopRefreshing();
       memory.close();
+      callers.close();
       const left = await queue.close({ deadlineMs: config.memory.drainDeadlineMs });
       if (left.pending.length > 0) {
         logger.warn(

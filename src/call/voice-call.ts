@@ -7,6 +7,8 @@ import { TurnRecorder, type TurnReport } from './turn-recorder.js';
 
 export interface VoiceCallOptions {
   sessionId?: string;
+  /** The caller's LiveKit identity: picks their own memory when LETTA_MEMORY_SCOPE=caller (required there). */
+  callerIdentity?: string;
   /** How long session start may wait for Letta before the call goes on without memory context. */
   memoryTimeoutMs?: number;
   onTurn?: (report: TurnReport) => void;
@@ -23,7 +25,8 @@ export interface VoiceCall {
  * the fast and full Letta paths, and records finished turns into the memory queue.
  */
 export async function prepareVoiceCall(services: WorkerServices, session: voice.AgentSession, options: VoiceCallOptions = {}): Promise<VoiceCall> {
-  const { config, memory, queue, logger } = services;
+  const { config, queue, logger } = services;
+  const memory = services.memoryFor(options.callerIdentity);
   const sessionId = options.sessionId ?? randomUUID();
   const memoryAvailable = await memory.refreshAtSessionStart(options.memoryTimeoutMs ?? 3_000);
   const mode = config.hybridStreaming ? 'hybrid' : 'letta';
@@ -55,7 +58,10 @@ export async function prepareVoiceCall(services: WorkerServices, session: voice.
     },
   });
   recorder.attach(session);
-  logger.info({ sessionId, mode, memoryAvailable, memoryBlocks: memory.blocks.length }, 'voice call ready');
+  logger.info(
+    { sessionId, mode, memoryScope: config.memoryScope, callerIdentity: options.callerIdentity, memoryAvailable, memoryBlocks: memory.blocks.length },
+    'voice call ready',
+  );
   return { agent, recorder, memoryAvailable };
 }
 

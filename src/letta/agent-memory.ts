@@ -1,6 +1,6 @@
 import type Letta from '@letta-ai/letta-client';
 import type { Config } from '../config.js';
-import { onceLettaAgent } from './agent-bootstrap.js';
+import { onceLettaAgent, type ResolvedAgent } from './agent-bootstrap.js';
 import { MemoryBlockCache, type MemoryBlock } from './memory-blocks.js';
 
 export interface AgentMemoryLogger {
@@ -12,6 +12,8 @@ export interface LettaAgentMemoryOptions {
   client: Letta;
   letta: Config['letta'];
   logger: AgentMemoryLogger;
+  /** Which agent this memory belongs to; default: the deployment's shared agent (LETTA_AGENT_ID / LETTA_AGENT_NAME). */
+  resolveAgent?: () => Promise<ResolvedAgent>;
   /** Delay between background attempts to reach Letta after it was down. */
   retryDelayMs?: number;
   /** Acknowledged writes within this window share one core-memory read. Default 250 ms. */
@@ -37,7 +39,7 @@ export class LettaAgentMemory {
   private closed = false;
 
   constructor(private readonly options: LettaAgentMemoryOptions) {
-    this.resolveAgent = onceLettaAgent(options.client, options.letta);
+    this.resolveAgent = options.resolveAgent ?? onceLettaAgent(options.client, options.letta);
     this.resolved = new Promise((resolve) => (this.settleResolved = resolve));
   }
 

@@ -82,6 +82,8 @@ export async function startWorkerFixture(options: WorkerFixtureOptions = {}): Pr
       LETTA_API_KEY: 'letta-test',
       LETTA_TIMEOUT_MS: '5000',
       MEMORY_DATA_DIR: dataDir,
+      // The fixture seeds one agent for everyone; caller-scope tests set LETTA_MEMORY_SCOPE=caller and a callerIdentity.
+      LETTA_MEMORY_SCOPE: 'shared',
       ...options.env,
     },
     { requireLiveKit: false },

@@ -1,0 +1,7 @@
+import type { LettaAgentMemory } from '../letta/agent-memory.js';
+
+/** What one call needs from its memory: the agent to write to, core memory for the fast path, session-start refresh. */
+export type CallMemory = Pick<
+  LettaAgentMemory,
+  'agentId' | 'blocks' | 'whenAgent' | 'refreshAtSessionStart' | 'refreshInBackground' | 'settled'
+>;

@@ -1,0 +1,110 @@
+import type Letta from '@letta-ai/letta-client';
+import type { Config } from '../config.js';
+import { LettaAgentMemory, type AgentMemoryLogger } from '../letta/agent-memory.js';
+import type { MemoryBlock } from '../letta/memory-blocks.js';
+import type { CallMemory } from './call-memory.js';
+import { CallerAgentDirectory } from './caller-agent.js';
+
+export interface CallerMemoriesOptions {
+  client: Letta;
+  letta: Config['letta'];
+  /** AGENT_NAME: the deployment every caller agent is tagged with. */
+  appName: string;
+  logger: AgentMemoryLogger;
+  retryDelayMs?: number;
+}
+
+/**
+ * One memory per caller identity in this process (LETTA_MEMORY_SCOPE=caller). Each wraps a LettaAgentMemory bound
+ * to that caller's own agent, so block cache, agent id and the queue lane (keyed by agent id) are the caller's alone.
+ */
+export class CallerMemories {
+  readonly directory: CallerAgentDirectory;
+  private readonly byIdentity = new Map<string, CallerMemory>();
+
+  constructor(private readonly options: CallerMemoriesOptions) {
+    const { client, letta, appName, logger } = options;
+    this.directory = new CallerAgentDirectory({ client, appName, baseURL: letta.baseURL, model: letta.model, embedding: letta.embedding, logger });
+  }
+
+  memoryFor(identity: string): CallerMemory {
+    let memory = this.byIdentity.get(identity);
+    if (!memory) {
+      const { client, letta, logger, retryDelayMs } = this.options;
+      const inner = new LettaAgentMemory({ client, letta, logger, retryDelayMs, resolveAgent: () => this.directory.resolve(identity) });
+      memory = new CallerMemory(identity, inner, this.directory, logger, letta.timeoutMs);
+      this.byIdentity.set(identity, memory);
+    }
+    return memory;
+  }
+
+  /** The memory whose agent is `agentId`, for routing write acknowledgements to the right block cache. */
+  ofAgent(agentId: string): LettaAgentMemory | undefined {
+    for (const memory of this.byIdentity.values()) if (memory.agentId === agentId) return memory.inner;
+    return undefined;
+  }
+
+  close(): void {
+    for (const memory of this.byIdentity.values()) memory.inner.close();
+  }
+}
+
+/**
+ * A caller's memory. A returning caller's core memory is read within the session-start budget, as in shared scope.
+ * A first-time caller has nothing to remember, so the call does not wait for their agent to be created: creation
+ * runs while the call goes on (replies use empty memory until then) and turns wait for the id as they do whenever
+ * Letta has not answered yet.
+ */
+export class CallerMemory implements CallMemory {
+  constructor(
+    readonly identity: string,
+    readonly inner: LettaAgentMemory,
+    private readonly directory: CallerAgentDirectory,
+    private readonly logger: AgentMemoryLogger,
+    private readonly creationTimeoutMs: number,
+  ) {}
+
+  get agentId(): string | undefined {
+    return this.inner.agentId;
+  }
+
+  get blocks(): readonly MemoryBlock[] {
+    return this.inner.blocks;
+  }
+
+  whenAgent(): Promise<string> {
+    return this.inner.whenAgent();
+  }
+
+  async refreshAtSessionStart(timeoutMs: number): Promise<boolean> {
+    const started = performance.now();
+    const lookup = await raceTimeout(this.directory.lookup(this.identity), timeoutMs);
+    if (lookup.kind === 'done' && lookup.value === undefined) {
+      this.logger.info({ callerIdentity: this.identity }, 'first call from this caller: creating their Letta agent while the call goes on');
+      void this.inner.refreshAtSessionStart(this.creationTimeoutMs);
+      return true;
+    }
+    // Found, failed or slow: the usual bounded read (it retries in the background when Letta does not answer).
+    return this.inner.refreshAtSessionStart(Math.max(0, timeoutMs - (performance.now() - started)));
+  }
+
+  refreshInBackground(): void {
+    this.inner.refreshInBackground();
+  }
+
+  settled(): Promise<void> {
+    return this.inner.settled();
+  }
+}
+
+type Raced<T> = { kind: 'done'; value: T } | { kind: 'failed' } | { kind: 'timeout' };
+
+async function raceTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<Raced<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<Raced<T>>((resolve) => (timer = setTimeout(resolve, timeoutMs, { kind: 'timeout' })));
+  try {
+    return await Promise.race([promise.then((value): Raced<T> => ({ kind: 'done', value }), (): Raced<T> => ({ kind: 'failed' })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
