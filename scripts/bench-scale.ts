@@ -5,13 +5,15 @@
 //
 //   --counts 1,4,8     which N to run          --lines N   measured turns per call (default 4, after a warm-up line)
 //   --report-only      re-render from the results file      --no-write  leave BENCHMARKS.md alone
-import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatMarkdownTable, ms, summarize } from '../simulation/harness/metrics.js';
+import { startLiveKitServer } from '../simulation/stand-ins/livekit-server.js';
 import { updateReadme } from './bench-readme.js';
 import type { ScaleCallReport } from './bench-scale-call.js';
 
@@ -32,8 +34,17 @@ interface ScaleRun {
   loadAverage: number[];
 }
 
+/** The production worker (compiled, `node dist/src/main.js start`) registered and idle: its process tree. */
+interface WorkerAtRest {
+  workerMiB: number;
+  jobProcessMiB: number[];
+  inferenceProcesses: number;
+  otherProcesses: string[];
+}
+
 interface ScaleResults {
   runs: ScaleRun[];
+  workerAtRest?: WorkerAtRest | string;
   linesPerCall: number;
   startedAt: string;
   durationSeconds: number;
@@ -66,6 +77,85 @@ async function runCalls(calls: number, lines: number): Promise<ScaleRun> {
   await Promise.all(exited);
   if (crashed > 0) console.error(`  ${crashed} of ${calls} call processes failed; last stderr:\n${stderr}`);
   return { calls, reports, crashed, loadAverage: os.loadavg() };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts the compiled worker against the local LiveKit stand-in, waits until its idle job processes are warm, and
+ * lists its process tree with resident memory. Providers are closed ports: an idle worker calls none of them.
+ */
+async function measureWorkerAtRest(): Promise<WorkerAtRest | string> {
+  if (!existsSync('dist/src/main.js')) return 'skipped: run `npm run build` first (the worker runs compiled in production)';
+  const apiKey = 'APIscale';
+  const apiSecret = 'scale-bench-secret-0123456789abcdef0123';
+  const livekit = await startLiveKitServer({ apiKey, apiSecret });
+  const closed = await freePort();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-scale-worker-'));
+  const worker = spawn(process.execPath, ['dist/src/main.js', 'start'], {
+    detached: true, // its own process group: the job processes go with it
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LIVEKIT_URL: livekit.url,
+      LIVEKIT_API_KEY: apiKey,
+      LIVEKIT_API_SECRET: apiSecret,
+      WORKER_HTTP_PORT: String(await freePort()),
+      OPENAI_API_KEY: 'sk-scale',
+      OPENAI_BASE_URL: `http://127.0.0.1:${closed}/v1`,
+      DEEPGRAM_API_KEY: 'dg-scale',
+      DEEPGRAM_BASE_URL: `ws://127.0.0.1:${closed}/v1/listen`,
+      CARTESIA_API_KEY: 'cartesia-scale',
+      CARTESIA_BASE_URL: `http://127.0.0.1:${closed}`,
+      LETTA_BASE_URL: `http://127.0.0.1:${closed}`,
+      MEMORY_DATA_DIR: path.join(tmp, 'data'),
+      LOG_LEVEL: 'debug', // "job runner initialized" marks a warm job process
+    },
+  });
+  let log = '';
+  worker.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  worker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  try {
+    const idle = Math.min(os.availableParallelism(), 4); // Default.numIdleProcesses(production) in @livekit/agents worker.js
+    const deadline = Date.now() + 120_000;
+    while ((log.match(/job runner initialized/g) ?? []).length < idle) {
+      if (Date.now() > deadline || worker.exitCode !== null) return `skipped: the worker did not warm up (${log.slice(-500)})`;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // let memory settle after start-up
+    const ps = execFileSync('ps', ['-o', 'pid=,rss=,args=', '-g', String(worker.pid)], { encoding: 'utf8' });
+    const procs = ps
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/))
+      .filter((m): m is RegExpMatchArray => m !== null)
+      .map((m) => ({ pid: Number(m[1]), mib: Number(m[2]) / 1024, args: m[3]! }));
+    const isJob = (a: string) => a.includes('job_proc_lazy_main');
+    const isInference = (a: string) => a.includes('inference_proc_lazy_main');
+    return {
+      workerMiB: procs.find((p) => p.pid === worker.pid)?.mib ?? Number.NaN,
+      jobProcessMiB: procs.filter((p) => isJob(p.args)).map((p) => p.mib),
+      inferenceProcesses: procs.filter((p) => isInference(p.args)).length,
+      otherProcesses: procs.filter((p) => p.pid !== worker.pid && !isJob(p.args) && !isInference(p.args)).map((p) => p.args.slice(0, 80)),
+    };
+  } finally {
+    try {
+      process.kill(-worker.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await livekit.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function render(r: ScaleResults): string {
@@ -115,7 +205,20 @@ function render(r: ScaleResults): string {
     `- Most concurrent calls with p95 within ${P95_RATIO_TARGET}× of one call: **${most}** (target ≥ 16).`,
     `- Highest RSS of a call process: **${ms(maxRss)} MiB** (target ≤ ${RSS_TARGET_MIB} MiB per job process; ${maxRss <= RSS_TARGET_MIB ? 'met' : 'MISSED'}).`,
     '',
+    ...renderWorkerAtRest(r.workerAtRest),
   ].join('\n');
+}
+
+function renderWorkerAtRest(w: WorkerAtRest | string | undefined): string[] {
+  if (w === undefined) return [];
+  if (typeof w === 'string') return [`**Production worker at rest:** ${w}.`, ''];
+  return [
+    `**Production worker at rest** (\`node dist/src/main.js start\`, registered with the local LiveKit stand-in, idle job processes warm): ` +
+      `worker ${ms(w.workerMiB)} MiB; ${w.jobProcessMiB.length} idle job processes of ${w.jobProcessMiB.map((x) => ms(x)).join(' / ')} MiB; ` +
+      `${w.inferenceProcesses} inference processes (turn detection is VAD: \`localEotInference: false\`, docs/framework-patches.md)` +
+      `${w.otherProcesses.length ? `; other: ${w.otherProcesses.join(', ')}` : ''}.`,
+    '',
+  ];
 }
 
 function writeSection(file: string, section: string): void {
@@ -151,6 +254,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(lines) || lines < 1) throw new Error('--lines must be a positive whole number');
     const startedAt = new Date();
     const t0 = performance.now();
+    const workerAtRest = await measureWorkerAtRest();
+    console.log(`  worker at rest: ${JSON.stringify(workerAtRest)}`);
     const runs: ScaleRun[] = [];
     for (const calls of counts) {
       const started = performance.now();
@@ -162,6 +267,7 @@ async function main(): Promise<void> {
     const argv = process.argv.slice(2);
     results = {
       runs,
+      workerAtRest,
       linesPerCall: lines,
       startedAt: startedAt.toISOString(),
       durationSeconds: (performance.now() - t0) / 1000,
