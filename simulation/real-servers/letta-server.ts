@@ -22,10 +22,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startOpenAIServer, type OpenAIServer, type OpenAIServerOptions } from '../stand-ins/openai-server.js';
+import { e2eCacheDir } from './e2e-cache.js';
 import { freeTcpPort } from './livekit-server.js';
 import { lettaVenvDir, startRealPostgres, type RealPostgres } from './postgres.js';
 
@@ -106,6 +107,8 @@ export async function startRealLettaServer(options: RealLettaServerOptions = {})
       await exited;
       clearTimeout(killer);
     }
+    // Kept for a look after a failed run (the server prints no timestamps, so order is all there is).
+    await writeFile(path.join(e2eCacheDir(), 'letta-server.log'), log).catch(() => undefined);
     await postgres?.stop();
     await openai.close();
     await rm(home, { recursive: true, force: true });
