@@ -14,6 +14,9 @@
  *                      then `data: [DONE]\n\n`.
  *     otherwise     -> one `chat.completion` JSON object.
  *   GET  /v1/models  -> `{object:'list', data:[...]}` (cheap, for clients that probe).
+ *   POST /v1/embeddings -> deterministic vectors (openai-tools.ts), for a Letta server's archival memory.
+ *   With `tools` offering Letta's memory tools, a fresh user turn is answered with a tool call and the
+ *   tool result with text (`options.toolCall`, openai-tools.ts), as the model behind a Letta agent would.
  *   anything else   -> 404 `{"error":{"message":"Invalid URL (POST /v1/x)",...}}`.
  *
  * Errors use OpenAI's body shape `{"error":{"message","type","param","code"}}`
