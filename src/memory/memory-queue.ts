@@ -73,6 +73,8 @@ export class MemoryQueue {
   private unjournaledAcks: string[] = [];
   /** Agents whose current batch failed with an unknown outcome: it may be applied, so it must be resent as is. */
   private readonly batchMayBeApplied = new Set<string>();
+  /** Agents that adopted earlier-spoken turns while their batch was in flight: if Letta did not take it, re-form it. */
+  private readonly reorderAfterBatch = new Set<string>();
   private idleWaiters: Array<() => void> = [];
   private activeRequests = 0;
   private inFlightTurns = 0;
@@ -423,6 +425,7 @@ export class MemoryQueue {
     lane.retryAt = 0;
     const turns = lane.settleBatch();
     this.batchMayBeApplied.delete(lane.agentId);
+    this.reorderAfterBatch.delete(lane.agentId);
     this.refreshHead(lane.agentId);
     for (const turn of turns) this.unjournaled.delete(turn.id);
     const now = this.now();
@@ -474,6 +477,12 @@ export class MemoryQueue {
       await this.deadLetter(lane, `gave up after ${batch[0].attempts} attempts: ${error.message}`, error.status);
       return;
     }
+    if (this.reorderAfterBatch.delete(lane.agentId) && !this.batchMayBeApplied.has(lane.agentId)) {
+      // Letta did not take the batch: form it again so turns adopted meanwhile go in spoken order.
+      lane.batch = null;
+      lane.pending.sort(bySpokenTime);
+      void this.refreshHead(lane.agentId);
+    }
     this.counters.retries += 1;
     const backoff = error.retryAfterMs ?? backoffDelayMs(lane.consecutiveFailures, this.tuning.backoff, this.random);
     const delay = error.outcomeUnknown ? Math.max(backoff, this.tuning.settleAfterTimeoutMs) : backoff;
@@ -485,6 +494,7 @@ export class MemoryQueue {
     const deadAt = this.now();
     const settled = lane.settleBatch();
     this.batchMayBeApplied.delete(lane.agentId);
+    this.reorderAfterBatch.delete(lane.agentId);
     this.refreshHead(lane.agentId);
     const letters = settled.map((turn): DeadLetter => ({ turn: { ...turn }, reason, deadAt, ...(status === undefined ? {} : { status }) }));
     this.counters.failedPermanently += letters.length;
@@ -553,6 +563,7 @@ export class MemoryQueue {
       // A batch that is in flight, or may have been applied, stays first and unchanged; one Letta
       // is known not to have taken (refused, 5xx) is formed again, so earlier-spoken turns go first.
       if (lane.batch && !lane.running && !this.batchMayBeApplied.has(agentId)) lane.batch = null;
+      if (lane.batch && lane.running) this.reorderAfterBatch.add(agentId);
       mergeBySpokenTime(lane.pending, turns, lane.batch?.length ?? 0);
       this.refreshHead(agentId);
     }
