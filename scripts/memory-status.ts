@@ -51,7 +51,8 @@ function render(r: DataDirReport, now: number): string {
       const s = slot.live.stats;
       lines.push(
         `    live (${formatAge(now - slot.live.updatedAt)} ago): in flight ${s.inFlight}, written ${s.written}, retries ${s.retries}, ` +
-          `write lag ${formatMs(s.writeLagMs)}, last write ${formatMs(s.lastWriteLatencyMs)}, circuit ${s.circuit}, failed permanently ${s.failedPermanently}`,
+          `write lag ${formatMs(s.writeLagMs)}, last write ${formatMs(s.lastWriteLatencyMs)}, circuit ${s.circuit}, failed permanently ${s.failedPermanently}` +
+          (s.unjournaled ? `, ${s.unjournaled} turn(s) held in memory only (journal not writable: disk full?)` : ''),
       );
     }
   }
