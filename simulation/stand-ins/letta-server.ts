@@ -1495,10 +1495,9 @@ class LettaServerImpl implements LettaServer {
         droppedByFault: false,
       },
     };
-    const stored = this.storeClientMessages(ctx, agent, messages);
-    turn.replay = messages.length > 0 && stored.length === 0;
     const lastUser = [...messages].reverse().find((m) => m.role === 'user');
     const plan = this.planTurn(agent, lastUser === undefined ? '' : contentText(lastUser.content), turn.runId, turn.replay);
+    this.persistInputWithFirstStep(ctx, agent, messages, plan);
 
     this.responses.push(turn.timing);
     ctx.res.once('close', () => {
@@ -1611,6 +1610,24 @@ class LettaServerImpl implements LettaServer {
     if (pings) sse.initialPing();
     sse.startKeepalive();
     return sse;
+  }
+
+  /**
+   * Letta stores a request's input messages together with its first step, not on arrival (letta 0.16.8,
+   * letta/agents/letta_agent_v3.py: input_messages_to_persist "aren't checkpointed as in-context until the end of
+   * the step (may be rolled back)"). So a request whose first step never ends (server died, stuck loop) leaves no
+   * trace in the history, and one still running is not visible yet. Stored ahead of the step's own messages.
+   */
+  private persistInputWithFirstStep(ctx: RequestContext, agent: AgentRecord, messages: MessageCreate[], plan: TurnPlan): void {
+    const persist = () => {
+      const firstOfRun = agent.messages.findIndex((m) => m.source === 'agent' && m.requestIndex === ctx.requestIndex);
+      const before = firstOfRun < 0 ? agent.messages.length : firstOfRun;
+      const produced = agent.messages.splice(before);
+      this.storeClientMessages(ctx, agent, messages);
+      agent.messages.push(...produced);
+    };
+    const secondStep = plan.events.findIndex((event, i) => event.kind === 'think' && i > 0);
+    plan.events.splice(secondStep < 0 ? plan.events.length : secondStep, 0, { kind: 'apply', run: persist });
   }
 
   /**

@@ -59,10 +59,10 @@ describe('hybrid fast path', () => {
     await fixture.call.recorder.flushed();
     await fixture.services.queue.whenIdle();
 
-    const written = fixture.letta.clientMessagesOf(fixture.agentId).map((m) => m.text);
+    const written = fixture.letta.userMessagesOf(fixture.agentId).map((m) => m.text);
     expect(written).toHaveLength(lines.length);
     lines.forEach((line, i) => expect(written[i]).toContain(line));
-    expect(new Set(fixture.letta.clientMessagesOf(fixture.agentId).map((m) => m.otid)).size).toBe(lines.length);
+    expect(new Set(fixture.letta.userMessagesOf(fixture.agentId).map((m) => m.otid)).size).toBe(lines.length);
     expect(fixture.letta.maxConcurrentPerAgent(fixture.agentId)).toBe(1);
     expect(fixture.services.queue.stats().retries).toBeGreaterThan(0);
   });

@@ -70,7 +70,7 @@ describe('full Letta path (USE_HYBRID_STREAMING=false)', () => {
 
     expect(reply).not.toBe('');
     expect(fixture.letta.maxConcurrentPerAgent(fixture.agentId)).toBe(1);
-    const texts = fixture.letta.clientMessagesOf(fixture.agentId).map((m) => m.text);
+    const texts = fixture.letta.userMessagesOf(fixture.agentId).map((m) => m.text);
     expect(texts[0]).toContain('Earlier question');
     expect(texts[1]).toBe('A new question for Letta.');
   });
@@ -114,7 +114,7 @@ describe('degradation', () => {
     await fixture.letta.accept();
     await fixture.call.recorder.flushed(10_000);
     await fixture.services.queue.whenIdle();
-    const written = fixture.letta.clientMessagesOf(fixture.agentId).map((m) => m.text);
+    const written = fixture.letta.userMessagesOf(fixture.agentId).map((m) => m.text);
     expect(written).toHaveLength(1);
     expect(written[0]).toContain('Can you hear me?');
     // Memory is back in the prompt for the next turn.
