@@ -16,6 +16,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { WebConfig } from './config.js';
+import { createIdentityBinding, type ResolveIdentity } from './identity.js';
 import { createWebLogger, type WebLogger } from './logger.js';
 import { BASE_HEADERS, HttpError, sendError, sendJson } from './replies.js';
 import { PUBLIC_DIR, registerStaticAssets } from './static.js';
@@ -42,6 +43,12 @@ export interface WebServerOptions {
   logger?: WebLogger;
   publicDir?: string;
   timeouts?: Partial<WebTimeouts>;
+  /**
+   * A deployment with its own login: returns the signed-in user's id, which becomes their LiveKit identity and so
+   * the key to their memory (see ./identity.ts). Replaces the identity cookie. Load the config with
+   * `loadWebConfig(env, { customIdentity: true })` so WEB_COOKIE_SECRET is not required.
+   */
+  resolveIdentity?: ResolveIdentity;
 }
 
 /** Messages for fastify's own client errors, in the `{error}` shape and wording of the API docs. */
@@ -126,7 +133,7 @@ export async function createWebApp(config: WebConfig, options: WebServerOptions 
   });
 
   app.get('/healthz', (_request, reply) => sendJson(reply, 200, { status: 'ok' }));
-  registerTokenRoute(app, config);
+  registerTokenRoute(app, config, await createIdentityBinding(app, config, options.resolveIdentity));
   if (!(await registerStaticAssets(app, options.publicDir ?? PUBLIC_DIR))) {
     logger.error('livekit-client is not installed: the voice room page cannot load the LiveKit SDK (npm install)');
   }

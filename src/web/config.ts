@@ -22,6 +22,14 @@ export interface WebConfig {
   /** Agent name dispatched into every room a token is issued for. */
   agentName: string;
   tokenTtlSeconds: number;
+  /** LETTA_MEMORY_SCOPE, as the worker reads it: in caller scope the identity keys the caller's memory. */
+  memoryScope: 'caller' | 'shared';
+  /** WEB_COOKIE_SECRET split on commas: the first signs identity cookies, all verify (rotation). */
+  cookieSecrets: string[];
+  /** WEB_IDENTITY_HEADER (lower case): a trusted header carrying the logged-in user id, set by an auth proxy. */
+  identityHeader?: string;
+  /** WEB_ALLOW_CLIENT_IDENTITY: development only, the browser may choose any identity (and so anyone's memory). */
+  allowClientIdentity: boolean;
 }
 
 export class WebConfigError extends Error {
@@ -34,6 +42,8 @@ export class WebConfigError extends Error {
 export const DEFAULT_WEB_PORT = 3000;
 export const DEFAULT_WEB_HOST = '127.0.0.1';
 export const DEFAULT_TOKEN_TTL_SECONDS = 600;
+/** A signing secret shorter than this is guessable; `openssl rand -base64 48` gives 64 characters. */
+export const MIN_COOKIE_SECRET_LENGTH = 32;
 
 const LIVEKIT_PROTOCOLS = new Set(['ws:', 'wss:', 'http:', 'https:']);
 
@@ -85,12 +95,48 @@ const schema = z.object({
   ),
   // Short by default: a leaked room token is only useful for a few minutes.
   TOKEN_TTL_SECONDS: z.preprocess(blankToUndefined, intSchema(30, 3600, DEFAULT_TOKEN_TTL_SECONDS)),
+  LETTA_MEMORY_SCOPE: z.preprocess(blankToUndefined, z.enum(['caller', 'shared'], { error: 'must be caller or shared' }).default('caller')),
+  WEB_COOKIE_SECRET: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+      .refine((secrets) => secrets.length > 0 && secrets.every((s) => s.length >= MIN_COOKIE_SECRET_LENGTH), {
+        error: `must be at least ${MIN_COOKIE_SECRET_LENGTH} characters (comma-separated to rotate); generate one with: openssl rand -base64 48`,
+      })
+      .optional(),
+  ),
+  WEB_IDENTITY_HEADER: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, { error: 'must be an HTTP header name, e.g. X-Forwarded-User' })
+      .transform((v) => v.toLowerCase())
+      .optional(),
+  ),
+  WEB_ALLOW_CLIENT_IDENTITY: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true'),
+  ),
 });
+
+export interface LoadWebConfigOptions {
+  /** The caller passes its own `resolveIdentity` to createWebApp, so no cookie secret is needed. */
+  customIdentity?: boolean;
+}
+
+/** Cookie mode (the default in caller scope) needs a secret; any other way of binding identities does not. */
+export function needsCookieSecret(config: Pick<WebConfig, 'memoryScope' | 'identityHeader' | 'allowClientIdentity'>): boolean {
+  return config.memoryScope === 'caller' && !config.identityHeader && !config.allowClientIdentity;
+}
 
 /** The variables this module reads, in the order problems are reported. */
 export const WEB_ENV_KEYS = Object.keys(schema.shape) as ReadonlyArray<keyof typeof schema.shape>;
 
-export function loadWebConfig(env: NodeJS.ProcessEnv = process.env): WebConfig {
+export function loadWebConfig(env: NodeJS.ProcessEnv = process.env, options: LoadWebConfigOptions = {}): WebConfig {
   // Only pick our keys: zod never sees (or reports) anything else from the environment.
   const picked = Object.fromEntries(WEB_ENV_KEYS.map((key) => [key, env[key]]));
   const result = schema.safeParse(picked);
@@ -102,6 +148,13 @@ export function loadWebConfig(env: NodeJS.ProcessEnv = process.env): WebConfig {
     throw new WebConfigError(problems);
   }
   const v = result.data;
+  const binding = { memoryScope: v.LETTA_MEMORY_SCOPE, identityHeader: v.WEB_IDENTITY_HEADER, allowClientIdentity: v.WEB_ALLOW_CLIENT_IDENTITY };
+  if (!options.customIdentity && needsCookieSecret(binding) && !v.WEB_COOKIE_SECRET) {
+    throw new WebConfigError([
+      'WEB_COOKIE_SECRET: is required with LETTA_MEMORY_SCOPE=caller (it signs the cookie that binds each browser to its own memory); ' +
+        'generate one with: openssl rand -base64 48. Alternatives: WEB_IDENTITY_HEADER behind an auth proxy, or WEB_ALLOW_CLIENT_IDENTITY=true for development',
+    ]);
+  }
   return {
     livekitUrl: v.LIVEKIT_URL,
     publicLivekitUrl: v.LIVEKIT_PUBLIC_URL ?? v.LIVEKIT_URL,
@@ -111,5 +164,7 @@ export function loadWebConfig(env: NodeJS.ProcessEnv = process.env): WebConfig {
     port: v.WEB_PORT,
     agentName: v.AGENT_NAME,
     tokenTtlSeconds: v.TOKEN_TTL_SECONDS,
+    ...binding,
+    cookieSecrets: v.WEB_COOKIE_SECRET ?? [],
   };
 }

@@ -21,6 +21,9 @@ try {
 }
 
 const logger = createWebLogger();
+if (config.memoryScope === 'caller' && config.allowClientIdentity && !config.identityHeader) {
+  logger.warn('WEB_ALLOW_CLIENT_IDENTITY=true: any browser can use any identity and so hear anyone\'s memory (development only)');
+}
 const running = await startWebServer(config, { logger });
 const displayHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : null;
 const pageUrl = displayHost ? `http://${displayHost}:${running.port}/` : `${running.url}/`;

@@ -128,6 +128,8 @@ beforeAll(async () => {
     WORKER_HTTP_PORT: String(workerPort),
     WEB_HOST: '127.0.0.1',
     WEB_PORT: String(webPort),
+    // Required by the web server in caller memory scope (the default): it signs each browser's identity cookie.
+    WEB_COOKIE_SECRET: 'scripts-test-cookie-secret-0123456789abcdef',
     OPENAI_API_KEY: 'sk-test-dummy',
     OPENAI_BASE_URL: `http://127.0.0.1:${closed}/v1`,
     DEEPGRAM_API_KEY: 'dg-test-dummy',

@@ -17,6 +17,7 @@ export async function closedLoopbackPort(): Promise<number> {
 export const TEST_SECRET = 'test-secret-9f2c4e1b7a3d5f60c8e2b4a6d8f0e1c3';
 export const TEST_API_KEY = 'APItestkey123';
 export const TEST_AGENT = 'letta-voice-agent-test';
+export const TEST_COOKIE_SECRET = 'test-cookie-secret-0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a';
 
 export function testConfig(livekitPort: number, overrides: NodeJS.ProcessEnv = {}): WebConfig {
   return loadWebConfig({
@@ -26,6 +27,7 @@ export function testConfig(livekitPort: number, overrides: NodeJS.ProcessEnv = {
     WEB_HOST: '127.0.0.1',
     WEB_PORT: '0',
     AGENT_NAME: TEST_AGENT,
+    WEB_COOKIE_SECRET: TEST_COOKIE_SECRET,
     ...overrides,
   });
 }

@@ -106,7 +106,8 @@ async function expectServerHealthy(): Promise<void> {
   const res = await fetch(`${web.url}/api/token`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ room: 'after-fuzz', identity: 'dora' }),
+    // The identity is bound by the server (signed cookie), so only the room is asked for.
+    body: JSON.stringify({ room: 'after-fuzz' }),
   });
   expect(res.status).toBe(200);
   const { token } = (await res.json()) as { token: string };
@@ -364,6 +365,37 @@ describe('bodies of every size and type', () => {
   it('does not pollute prototypes through JSON keys', async () => {
     await post('application/json', '{"__proto__":{"polluted":true}}');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('still serves a valid token request afterwards', expectServerHealthy);
+});
+
+describe('identity cookies of every shape', () => {
+  // Whatever the Cookie header holds, the answer is a fresh, server-chosen identity (never 5xx, never the sent value).
+  const cookies: Array<[string, string]> = [
+    ['an unsigned identity', 'voice_caller=caller-AAAAAAAAAAAAAAAAAAAAAA'],
+    ['a forged signature', 'voice_caller=caller-AAAAAAAAAAAAAAAAAAAAAA.forgedSignature'],
+    ['an empty value', 'voice_caller='],
+    ['percent-encoding garbage', 'voice_caller=%E0%A4%A'],
+    ['a quoted value', 'voice_caller="caller-x.y"'],
+    ['no equals sign', 'voice_caller'],
+    ['the cookie many times', Array.from({ length: 200 }, (_, i) => `voice_caller=v${i}`).join('; ')],
+    ['an 8 KiB value', `voice_caller=${'c'.repeat(8 * 1024)}`],
+  ];
+  for (const [what, cookie] of cookies) {
+    it(`answers a token request with ${what} by binding a new identity`, async () => {
+      const res = await post('application/json', '{"room":"cookie-room"}', [`Cookie: ${cookie}`]);
+      expect(res.status, what).toBe(200);
+      const { identity } = JSON.parse(res.body) as { identity: string };
+      expect(identity).toMatch(/^caller-[A-Za-z0-9_-]{22}$/);
+      expect(res.head.toLowerCase()).toContain('set-cookie: voice_caller=');
+    });
+  }
+
+  it('refuses Cookie headers the HTTP parser cannot take with a 4xx', async () => {
+    // Node's header limit (16 KiB) answers 431; a control character makes the header invalid (400).
+    expectClientError(await post('application/json', '{}', [`Cookie: voice_caller=${'c'.repeat(32 * 1024)}`]), 'a 32 KiB cookie');
+    expectClientError(await post('application/json', '{}', ['Cookie: voice_caller=a\x01b']), 'a control character');
   });
 
   it('still serves a valid token request afterwards', expectServerHealthy);

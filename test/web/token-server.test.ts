@@ -43,7 +43,9 @@ const postToken = (payload: unknown, headers: Record<string, string> = { 'Conten
   });
 
 beforeAll(async () => {
-  web = await startWebServer(testConfig(await closedLoopbackPort()), { logger });
+  // The name checks below need a browser-chosen identity: the development setting. The default, a server-bound
+  // identity (cookie or login), is tested in caller-identity.test.ts.
+  web = await startWebServer(testConfig(await closedLoopbackPort(), { WEB_ALLOW_CLIENT_IDENTITY: 'true' }), { logger });
 });
 
 afterAll(async () => {
@@ -65,8 +67,8 @@ describe('POST /api/token', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = res.json() as { token: string; url: string; room: string; identity: string };
-    expect(Object.keys(body).sort()).toEqual(['identity', 'room', 'token', 'url']);
-    expect(body).toMatchObject({ room: 'room_1.a-b', identity: 'bob' });
+    expect(Object.keys(body).sort()).toEqual(['identity', 'identitySource', 'memoryScope', 'room', 'token', 'url']);
+    expect(body).toMatchObject({ room: 'room_1.a-b', identity: 'bob', identitySource: 'client', memoryScope: 'caller' });
     expect(body.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
 
     const claims = await new TokenVerifier(TEST_API_KEY, TEST_SECRET).verify(body.token);
@@ -229,6 +231,7 @@ describe('configuration', () => {
       LIVEKIT_API_KEY: 'k',
       LIVEKIT_API_SECRET: 's',
       WEB_PORT: '',
+      WEB_COOKIE_SECRET: 'c'.repeat(32),
     });
     expect(config).toMatchObject({
       host: '127.0.0.1',
@@ -236,7 +239,23 @@ describe('configuration', () => {
       agentName: 'letta-voice-agent',
       tokenTtlSeconds: 600,
       publicLivekitUrl: 'wss://voice.example.test',
+      memoryScope: 'caller',
+      cookieSecrets: ['c'.repeat(32)],
+      allowClientIdentity: false,
     });
+  });
+
+  it('requires WEB_COOKIE_SECRET in caller scope unless identities come from a login or the development setting', () => {
+    const base = { LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's' };
+    expect(() => loadWebConfig(base)).toThrow(/WEB_COOKIE_SECRET: is required with LETTA_MEMORY_SCOPE=caller/);
+    expect(() => loadWebConfig({ ...base, WEB_COOKIE_SECRET: 'too-short' })).toThrow(/WEB_COOKIE_SECRET: must be at least 32 characters/);
+    expect(loadWebConfig({ ...base, LETTA_MEMORY_SCOPE: 'shared' }).memoryScope).toBe('shared');
+    expect(loadWebConfig({ ...base, WEB_IDENTITY_HEADER: 'X-Forwarded-User' }).identityHeader).toBe('x-forwarded-user');
+    expect(loadWebConfig({ ...base, WEB_ALLOW_CLIENT_IDENTITY: 'true' }).allowClientIdentity).toBe(true);
+    expect(loadWebConfig(base, { customIdentity: true }).cookieSecrets).toEqual([]);
+    // Rotation: the first secret signs, every one verifies.
+    expect(loadWebConfig({ ...base, WEB_COOKIE_SECRET: `${'n'.repeat(32)}, ${'o'.repeat(32)}` }).cookieSecrets).toEqual(['n'.repeat(32), 'o'.repeat(32)]);
+    expect(() => loadWebConfig({ ...base, WEB_IDENTITY_HEADER: 'bad header' })).toThrow(/WEB_IDENTITY_HEADER/);
   });
 
   it('makes `npm run web` and check-config exit 1 with the problems on stderr', () => {

@@ -23,6 +23,7 @@ const ui = {
   form: /** @type {HTMLFormElement} */ ($('join-form')),
   room: /** @type {HTMLInputElement} */ ($('room')),
   identity: /** @type {HTMLInputElement} */ ($('identity')),
+  memoryOwner: $('memory-owner'),
   connect: /** @type {HTMLButtonElement} */ ($('connect')),
   mic: /** @type {HTMLButtonElement} */ ($('mic')),
   startAudio: /** @type {HTMLButtonElement} */ ($('start-audio')),
@@ -116,9 +117,62 @@ function renderAgent() {
   ui.mode.textContent = mode === 'hybrid' ? 'Hybrid' : mode === 'letta' ? 'Letta' : '—';
 }
 
+// ---- identity: whose memory the call uses -------------------------------------------
+
+/**
+ * What /api/identity said: the server binds the identity (cookie: this browser; login: the signed-in user) or the
+ * page may choose it (client: development setting, or shared memory where it keys nothing).
+ * @type {{identity: string | null, identitySource: 'cookie' | 'login' | 'client', memoryScope: 'caller' | 'shared'} | null}
+ */
+let identityInfo = null;
+/** Resolves once /api/identity answered (or failed); connecting waits for it so a bound identity is never typed over. */
+let identityLoaded = Promise.resolve();
+
+function identityBound() {
+  return identityInfo !== null && identityInfo.identitySource !== 'client';
+}
+
+/** @param {string | null} identity */
+function renderMemoryOwner(identity) {
+  const info = identityInfo;
+  let text = 'Memory: unknown (the token server did not say)';
+  if (info?.memoryScope === 'shared') text = 'Memory: shared by every caller of this agent';
+  else if (info?.identitySource === 'cookie') text = `Memory: your own, kept for this browser (${identity})`;
+  else if (info?.identitySource === 'login') text = `Memory: your own, signed in as ${identity}`;
+  else if (info?.identitySource === 'client') text = `Memory: whoever uses the name “${identity}” (development setting)`;
+  ui.memoryOwner.textContent = text;
+  ui.memoryOwner.dataset.source = info?.identitySource ?? 'unknown';
+  ui.memoryOwner.dataset.scope = info?.memoryScope ?? 'unknown';
+}
+
+async function loadIdentity() {
+  try {
+    const res = await fetch('/api/identity', { credentials: 'same-origin' });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      showAlert(body.error ? `Identity: ${body.error}` : `Identity request failed (HTTP ${res.status}).`, 'error', 'identity');
+      return;
+    }
+    identityInfo = body;
+  } catch {
+    showAlert('The token server cannot be reached. Is `npm run web` running?', 'error', 'token');
+    return;
+  }
+  if (identityBound()) {
+    ui.identity.value = identityInfo?.identity ?? '';
+    ui.identity.readOnly = true;
+    ui.identity.title = 'Set by the server: your calls always use your own memory';
+  }
+  renderMemoryOwner(identityBound() ? (identityInfo?.identity ?? null) : ui.identity.value.trim());
+}
+
 // ---- token ---------------------------------------------------------------------
 
-/** @returns {Promise<{token: string, url: string, room: string, identity: string}>} */
+/**
+ * @param {string} roomName
+ * @param {string | undefined} identity left out when the server binds it
+ * @returns {Promise<{token: string, url: string, room: string, identity: string}>}
+ */
 async function fetchToken(roomName, identity) {
   let res;
   try {
@@ -213,12 +267,13 @@ async function setMic(enabled) {
 }
 
 async function connect() {
+  await identityLoaded;
   const roomName = ui.room.value.trim();
-  const identity = ui.identity.value.trim();
-  for (const [what, value] of [
-    ['Room', roomName],
-    ['Your name', identity],
-  ]) {
+  const identity = identityBound() ? undefined : ui.identity.value.trim();
+  /** @type {Array<[string, string]>} */
+  const names = [['Room', roomName]];
+  if (identity !== undefined) names.push(['Your name', identity]);
+  for (const [what, value] of names) {
     if (!NAME_PATTERN.test(value)) {
       showAlert(`${what} must be 1–64 letters, digits, “_”, “-” or “.”, starting with a letter or digit.`);
       return;
@@ -234,6 +289,7 @@ async function connect() {
   const r = new Room({ adaptiveStream: true, dynacast: true });
   try {
     const creds = await fetchToken(roomName, identity);
+    renderMemoryOwner(creds.identity);
     wireRoom(r);
     try {
       await r.connect(creds.url, creds.token);
@@ -293,7 +349,7 @@ function init() {
       return;
     }
     try {
-      localStorage.setItem('voice-room.identity', ui.identity.value.trim());
+      if (!identityBound()) localStorage.setItem('voice-room.identity', ui.identity.value.trim());
     } catch {
       // ignore
     }
@@ -310,6 +366,10 @@ function init() {
   window.addEventListener('pagehide', () => {
     void room?.disconnect();
   });
+  ui.identity.addEventListener('input', () => {
+    if (!identityBound()) renderMemoryOwner(ui.identity.value.trim());
+  });
+  identityLoaded = loadIdentity();
   renderAgent();
   renderButtons();
   document.body.dataset.ready = 'true';
