@@ -45,7 +45,7 @@ interface CallResult {
  */
 async function call(worker: WorkerProcess, lines: readonly string[]): Promise<CallResult> {
   const room = `e2e-room-${randomBytes(3).toString('hex')}`;
-  const issued = await web.token(room, `caller-${randomBytes(3).toString('hex')}`);
+  const issued = await web.token(room);
   // Explicit dispatch travels in the token (RoomConfiguration.agents), nothing else asks for the agent.
   expect(JSON.stringify(jwtClaims(issued.token).roomConfig)).toContain(AGENT_NAME);
   expect(issued.url).toBe(stack.livekit.url);
@@ -178,7 +178,7 @@ describe('production mode when the worker is full (WORKER_LOAD_THRESHOLD=0)', ()
 
     const room = `e2e-full-${randomBytes(3).toString('hex')}`;
     const serverOffset = stack.livekit.output().length;
-    const issued = await web.token(room, 'caller-full');
+    const issued = await web.token(room);
     const caller = await Caller.join(issued.url, issued.token);
     try {
       // A full worker bids no affinity for the job (pkg/service/agentservice.go JobRequestAffinity), so on a single

@@ -91,7 +91,7 @@ describe('voice system scripts against a real livekit-server', () => {
       await fetch(`http://127.0.0.1:${env.WEB_PORT}/api/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ room: 'scripts-room', identity: 'scripts-caller' }),
+        body: JSON.stringify({ room: 'scripts-room' }),
       })
     ).json()) as { token: string; url: string };
     expect(issued.url).toBe(stack.livekit.url);

@@ -80,10 +80,11 @@ export function startChild(name: string, command: string, args: string[], option
   return { pid, child, output: () => log, waitForOutput, exited: () => exit !== undefined, stop };
 }
 
-/** Polls `url` until it answers 200. */
-export async function waitForHttpOk(url: string, timeoutMs: number, describe: () => string): Promise<void> {
+/** Polls `url` until it answers 200; gives up early once `child` exited. */
+export async function waitForHttpOk(url: string, timeoutMs: number, describe: () => string, child?: RunningChild): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (child?.exited()) throw new Error(`exited before ${url} answered:\n${describe()}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();

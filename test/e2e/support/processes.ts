@@ -33,7 +33,7 @@ export async function startWorker(
   const worker = startChild(`worker (${mode})`, TSX, [path.join(ROOT, 'src/main.ts'), mode], { cwd, env });
   const healthUrl = `http://127.0.0.1:${env.WORKER_HTTP_PORT}/`;
   try {
-    await waitForHttpOk(healthUrl, timeoutMs, () => worker.output().slice(-4000));
+    await waitForHttpOk(healthUrl, timeoutMs, () => worker.output().slice(-4000), worker);
     await waitForServerLog(livekit, new RegExp(`worker registered.*"agentName":\\s*"${literal(String(env.AGENT_NAME))}"`), 20_000, serverLogOffset);
   } catch (err) {
     await worker.stop(5_000);
@@ -54,24 +54,27 @@ export async function waitForServerLog(livekit: RealLiveKitServer, pattern: RegE
 
 export interface TokenServer extends RunningChild {
   url: string;
-  /** POST /api/token, as the voice room page does. */
-  token(room: string, identity: string): Promise<{ token: string; url: string; room: string; identity: string }>;
+  /**
+   * POST /api/token, as the voice room page does. The server picks the identity (with per-caller memory it comes from
+   * a signed cookie and a different one in the body is refused), so only the room is asked for.
+   */
+  token(room: string): Promise<{ token: string; url: string; room: string; identity: string }>;
 }
 
 export async function startTokenServer(env: NodeJS.ProcessEnv, cwd: string, timeoutMs = 60_000): Promise<TokenServer> {
   const web = startChild('web server', TSX, [path.join(ROOT, 'src/web/server.ts')], { cwd, env });
   const url = `http://127.0.0.1:${env.WEB_PORT}`;
   try {
-    await waitForHttpOk(`${url}/healthz`, timeoutMs, () => web.output().slice(-4000));
+    await waitForHttpOk(`${url}/healthz`, timeoutMs, () => web.output().slice(-4000), web);
   } catch (err) {
     await web.stop(5_000);
     throw err;
   }
-  const token = async (room: string, identity: string) => {
+  const token = async (room: string) => {
     const res = await fetch(`${url}/api/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ room, identity }),
+      body: JSON.stringify({ room }),
     });
     if (!res.ok) throw new Error(`POST /api/token answered ${res.status}: ${await res.text()}`);
     return (await res.json()) as { token: string; url: string; room: string; identity: string };

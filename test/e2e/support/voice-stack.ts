@@ -3,6 +3,7 @@
  * Cartesia, Letta, as the voice-call harness wires them) and the environment a user would give the worker, pointing at
  * all of them. The worker and the token server are started as users start them (see worker.ts, token-server.ts).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -74,6 +75,8 @@ export async function startVoiceStack(): Promise<VoiceStack> {
     WORKER_HTTP_PORT: String(await freeTcpPort()),
     WEB_HOST: '127.0.0.1',
     WEB_PORT: String(await freeTcpPort()),
+    // Signs the cookie that gives each browser its own caller identity (per-caller memory); unused otherwise.
+    WEB_COOKIE_SECRET: randomBytes(48).toString('base64'),
     OPENAI_BASE_URL: openai.baseURL,
     OPENAI_API_KEY: OPENAI_KEY,
     DEEPGRAM_API_KEY: 'dg-local-e2e',
