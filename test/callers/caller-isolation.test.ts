@@ -140,6 +140,21 @@ describe('per-caller memory (LETTA_MEMORY_SCOPE=caller)', () => {
     expect((await agentsOf(world, 'alice'))).toEqual([aliceAgent]);
   });
 
+  it('keeps a call going when Letta fails while the caller is looked up, and writes their turns to their agent later', async () => {
+    world = await startCallerWorld();
+    // The lookup and the first retries fail (503); the background retry (every 100 ms here) then gets through.
+    world.letta.failNext(3, 503, { route: 'agents.list' });
+    const worker = await world.openProcess();
+    const call = await world.call(worker, 'dave');
+    expect(call.voiceCall.memoryAvailable).toBe(false);
+    const reply = await call.say('Dave: my bike is called Arrow.');
+    expect(reply).not.toBe('');
+    await call.hangUp();
+    const [daveAgent, ...others] = await agentsOf(world, 'dave');
+    expect(others).toEqual([]);
+    expect(world.letta.clientMessagesOf(daveAgent!).map((m) => m.text).join(' ')).toContain('Arrow');
+  });
+
   it('converges on one agent when two first calls from the same caller race in two job processes', async () => {
     world = await startCallerWorld();
     // Both lookups answer "none yet" before either creation lands, so both processes create an agent.
