@@ -20,6 +20,7 @@
  *   GET   /v1/agents/:id/archival-memory/search?query=  passages.search   -> {count, results:[{id, content, timestamp, tags}]}
  *   POST  /v1/agents/:id/messages/cancel               messages.cancel   -> {<run_id>: 'cancelled' | 'failed'} (see letta-runs.ts)
  *   GET   /v1/runs/:run_id                             runs.retrieve     -> Run (status running/completed/failed/cancelled)
+ *   GET   /v1/runs?agent_id=&active=                   runs.list         -> Run[] (newest first)
  *   DELETE /v1/agents/:id                              agents.delete     -> {message} (routers/v1/agents.py delete_agent)
  *   POST  /v1/blocks/                                  blocks.create     -> Block, standalone (shareable via block_ids)
  *   GET   /v1/blocks/?label=&tags=&match_all_tags=     blocks.listAll    -> Block[] (oldest first by default, limit 50;
@@ -150,6 +151,7 @@ export type LettaRoute =
   | 'passages.search'
   | 'messages.cancel'
   | 'runs.retrieve'
+  | 'runs.list'
   | 'agents.delete'
   | 'blocks.create'
   | 'blocks.listAll'
@@ -533,6 +535,7 @@ function matchRoute(method: string, path: string): RouteMatch | 'method' | null 
   if (seg.length === 2 && seg[1] === 'health') return on({ GET: 'health' });
   // The run id travels in the `label` slot: runs are the one top-level resource with an id in the path.
   if (seg.length === 3 && seg[1] === 'runs') return on({ GET: 'runs.retrieve' }, null, decodeURIComponent(seg[2]));
+  if (seg.length === 2 && seg[1] === 'runs') return on({ GET: 'runs.list' });
   if (seg.length === 2 && seg[1] === 'blocks') return on({ GET: 'blocks.listAll', POST: 'blocks.create' });
   // The block id travels in the `label` slot, like the run id above.
   if (seg.length === 3 && seg[1] === 'blocks') return on({ DELETE: 'blocks.delete' }, null, decodeURIComponent(seg[2]));
@@ -1034,9 +1037,25 @@ class LettaServerImpl implements LettaServer {
         const answer = this.runs.retrieve(ctx.label ?? '');
         return answer.status === 200 ? this.deliver(ctx, 200, answer.body) : sendJson(ctx.res, answer.status, answer.body);
       }
+      case 'runs.list':
+        return this.listRuns(ctx);
       default:
         return sendJson(ctx.res, 404, { detail: 'Not Found' });
     }
+  }
+
+  /**
+   * GET /v1/runs?agent_id=&active= (letta 0.16.8, letta/server/rest_api/routers/v1/runs.py `list_runs`: newest first,
+   * limit 100; `active=true` means status created or running).
+   */
+  private listRuns(ctx: RequestContext): Promise<void> {
+    const agentId = ctx.query.get('agent_id') ?? undefined;
+    const active = ctx.query.get('active') === 'true';
+    const runs = this.runs
+      .ids(agentId)
+      .map((id) => this.runs.retrieve(id).body as { id: string; status?: string; created_at?: string })
+      .filter((run) => !active || run.status === 'created' || run.status === 'running');
+    return this.deliver(ctx, 200, paginate(runs, ctx.query, 'desc', 100));
   }
 
   private async handleAgentRoute(ctx: RequestContext, agentId: string): Promise<void> {

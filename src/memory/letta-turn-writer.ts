@@ -2,6 +2,7 @@ import { APIError } from '@letta-ai/letta-client';
 import type Letta from '@letta-ai/letta-client';
 import { createHash } from 'node:crypto';
 import { classifyLettaError } from './letta-errors.js';
+import { TurnWriteError } from './turn-writer.js';
 import { INTERRUPTED_NOTE, formatTurnTranscript } from './transcript.js';
 import type { PendingTurn } from './turn.js';
 import type { TurnWriter } from './turn-writer.js';
@@ -43,6 +44,11 @@ export function assistantOtid(turn: Pick<PendingTurn, 'otid'>): string {
 const CLOCK_SKEW_MS = 10 * 60_000;
 /** Upper bound on how much history one exactly-once check reads (pages of 100). */
 const MAX_HISTORY_PAGES = 20;
+/**
+ * An active run older than this is taken for one the server lost track of (a server that died mid-run leaves its
+ * run "running" in the database) and does not hold writes back.
+ */
+const STALE_RUN_MS = 5 * 60_000;
 
 /**
  * Writes turns to a Letta agent, exactly once without relying on server de-duplication.
@@ -62,6 +68,7 @@ const MAX_HISTORY_PAGES = 20;
 export class LettaTurnWriter implements TurnWriter {
   private readonly requestTimeoutMs: number | undefined;
   private tagSearchSupported = true;
+  private runListSupported = true;
 
   constructor(
     private readonly client: Letta,
@@ -89,9 +96,40 @@ export class LettaTurnWriter implements TurnWriter {
   }
 
   private async sendAsMessages(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void> {
-    const missing = turns.some(mayHaveLanded) ? await this.turnsNotInHistory(agentId, turns, signal) : turns;
+    let missing: readonly PendingTurn[] = turns;
+    if (turns.some(mayHaveLanded)) {
+      await this.notWhileARunIsActive(agentId, signal);
+      missing = await this.turnsNotInHistory(agentId, turns, signal);
+    }
     if (missing.length === 0) return;
     await this.client.agents.messages.create(agentId, { messages: writeBehindMessages(missing) }, this.requestOptions(signal));
+  }
+
+  /**
+   * Letta stores a request's input messages only when its first step ends (letta 0.16.8,
+   * letta/agents/letta_agent_v3.py), so while an earlier attempt still runs (for instance across a worker
+   * restart, where the queue's settle wait does not reach) the history cannot tell. An active, recent run of the
+   * agent makes this attempt wait like a busy answer would.
+   */
+  private async notWhileARunIsActive(agentId: string, signal: AbortSignal): Promise<void> {
+    if (!this.runListSupported) return;
+    let active: { id: string; created_at?: string }[];
+    try {
+      const page = await this.client.runs.list({ agent_id: agentId, active: true, limit: 10 }, this.requestOptions(signal));
+      active = page.getPaginatedItems();
+    } catch (error) {
+      if (!(error instanceof APIError && (error.status === 404 || error.status === 405))) throw error;
+      this.runListSupported = false;
+      return;
+    }
+    const now = Date.now();
+    const running = active.filter((run) => run.created_at === undefined || now - Date.parse(run.created_at) < STALE_RUN_MS);
+    if (running.length > 0) {
+      throw new TurnWriteError(`Letta run ${running[0].id} of agent ${agentId} is still active; waiting before checking what landed`, {
+        retryable: true,
+        outcomeUnknown: true,
+      });
+    }
   }
 
   /** The turns whose user message (found by its otid) is not in the agent's history since they were queued. */

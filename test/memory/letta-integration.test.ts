@@ -154,6 +154,19 @@ describe('LettaTurnWriter + MemoryQueue against the local Letta server', () => {
     expect(server.userMessagesOf(agentId)).toEqual([]);
   });
 
+  it('a retry while the first attempt still runs in Letta waits for that run instead of resending', async () => {
+    const [agentId] = agents(1);
+    // Letta stores the input only when the first step ends (800 ms here); the client gives up after 150 ms and
+    // the settle wait is too short to cover the step, as after a worker restart.
+    server.options.messageLatencyMs = 800;
+    const queue = await openQueue({ batchMax: 2, settleAfterTimeoutMs: 20 }, client(150));
+    const expected = await enqueueRoundRobin(queue, [agentId], 2);
+    await queue.whenIdle();
+    await server.idle();
+    expectDeliveredInOrder(expected);
+    expect(server.requests.filter((r) => r.route === 'runs.list').length).toBeGreaterThan(0);
+  });
+
   it('a resent batch sends only the turns that did not land', async () => {
     const [agentId] = agents(1);
     const writer = new LettaTurnWriter(client(), { strategy: 'agent' });
