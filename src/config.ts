@@ -120,6 +120,7 @@ const envSchema = z.object({
   LETTA_AGENT_ID: optionalText,
   LETTA_AGENT_NAME: z.string().trim().min(1).default('Agent_66'),
   LETTA_MEMORY_SCOPE: z.enum(['caller', 'shared'], { message: 'must be caller or shared' }).default('caller'),
+  RECALL_RECENT_MESSAGES: boundedInt(10, 0, 100, ''),
   LETTA_MODEL: z.string().trim().min(1).default('openai/gpt-4o-mini'),
   LETTA_EMBEDDING: optionalText,
   LETTA_TIMEOUT_MS: durationMs(15_000, 600_000),
@@ -179,6 +180,8 @@ export interface Config {
   letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
   /** caller: one Letta agent per caller (LiveKit identity, src/callers/); shared: LETTA_AGENT_ID / LETTA_AGENT_NAME for everyone. */
   memoryScope: 'caller' | 'shared';
+  /** Caller scope: spoken lines of earlier calls put in the fast path's prompt at session start (0 = off). */
+  recallRecentMessages: number;
   /** Reply-path bounds: first speakable text per source, silence once text started, wait for an abandoned Letta run. */
   replies: { fastPathFirstWordMs: number; lettaFirstWordMs: number; stallMs: number; lettaCancelWaitMs: number };
   hybridStreaming: boolean;
@@ -308,6 +311,7 @@ function toConfig(env: Env): Config {
       lettaCancelWaitMs: env.LETTA_CANCEL_WAIT_MS,
     },
     memoryScope: env.LETTA_MEMORY_SCOPE,
+    recallRecentMessages: env.RECALL_RECENT_MESSAGES,
     hybridStreaming: env.USE_HYBRID_STREAMING,
     preemptiveGeneration: env.PREEMPTIVE_GENERATION,
     preemptiveTts: env.PREEMPTIVE_TTS,

@@ -48,7 +48,14 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
   const letta = createLettaClient(config.letta);
   const memory = new LettaAgentMemory({ client: letta, letta: config.letta, logger, retryDelayMs: options.lettaRetryDelayMs });
   const queueOptions: MemoryQueueOptions = { ...memoryQueueOptions(config), ...options.queueOptions };
-  const callers = new CallerMemories({ client: letta, letta: config.letta, appName: config.livekit.agentName, logger, retryDelayMs: options.lettaRetryDelayMs });
+  const callers = new CallerMemories({
+    client: letta,
+    letta: config.letta,
+    appName: config.livekit.agentName,
+    logger,
+    retryDelayMs: options.lettaRetryDelayMs,
+    recentMessages: config.recallRecentMessages,
+  });
   const queue = await MemoryQueue.open(queueOptions, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.
   const stopRefreshing = queue.onAcknowledged((agentId) => {

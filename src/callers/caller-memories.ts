@@ -4,6 +4,7 @@ import { LettaAgentMemory, type AgentMemoryLogger } from '../letta/agent-memory.
 import type { MemoryBlock } from '../letta/memory-blocks.js';
 import type { CallMemory } from './call-memory.js';
 import { CallerAgentDirectory } from './caller-agent.js';
+import { loadRecentConversation, recentConversationBlock } from './recent-conversation.js';
 
 export interface CallerMemoriesOptions {
   client: Letta;
@@ -12,6 +13,8 @@ export interface CallerMemoriesOptions {
   appName: string;
   logger: AgentMemoryLogger;
   retryDelayMs?: number;
+  /** RECALL_RECENT_MESSAGES: lines of earlier calls read at session start (0 = off). */
+  recentMessages?: number;
 }
 
 /**
@@ -32,7 +35,8 @@ export class CallerMemories {
     if (!memory) {
       const { client, letta, logger, retryDelayMs } = this.options;
       const inner = new LettaAgentMemory({ client, letta, logger, retryDelayMs, resolveAgent: () => this.directory.resolve(identity) });
-      memory = new CallerMemory(identity, inner, this.directory, logger, letta.timeoutMs);
+      const recent = (agentId: string) => loadRecentConversation(client, agentId, this.options.recentMessages ?? 0, letta.baseURL);
+      memory = new CallerMemory(identity, inner, this.directory, logger, letta.timeoutMs, recent);
       this.byIdentity.set(identity, memory);
     }
     return memory;
@@ -56,20 +60,26 @@ export class CallerMemories {
  * Letta has not answered yet.
  */
 export class CallerMemory implements CallMemory {
+  private recall: MemoryBlock | undefined;
+  /** The read of earlier calls, for tests and settled(). */
+  private recallRead: Promise<void> = Promise.resolve();
+
   constructor(
     readonly identity: string,
     readonly inner: LettaAgentMemory,
     private readonly directory: CallerAgentDirectory,
     private readonly logger: AgentMemoryLogger,
     private readonly creationTimeoutMs: number,
+    private readonly loadRecent: (agentId: string) => Promise<Awaited<ReturnType<typeof loadRecentConversation>>>,
   ) {}
 
   get agentId(): string | undefined {
     return this.inner.agentId;
   }
 
+  /** Core memory, then what was said in earlier calls (once read). */
   get blocks(): readonly MemoryBlock[] {
-    return this.inner.blocks;
+    return this.recall ? [...this.inner.blocks, this.recall] : this.inner.blocks;
   }
 
   whenAgent(): Promise<string> {
@@ -84,16 +94,34 @@ export class CallerMemory implements CallMemory {
       void this.inner.refreshAtSessionStart(this.creationTimeoutMs);
       return true;
     }
+    const remainingMs = Math.max(0, timeoutMs - (performance.now() - started));
+    // A returning caller: earlier calls are read next to core memory, within the same budget; an answer that comes
+    // later still lands, for the turns after it.
+    const recalled = lookup.kind === 'done' && lookup.value ? this.recallEarlierCalls(lookup.value.id, remainingMs) : Promise.resolve();
     // Found, failed or slow: the usual bounded read (it retries in the background when Letta does not answer).
-    return this.inner.refreshAtSessionStart(Math.max(0, timeoutMs - (performance.now() - started)));
+    const [available] = await Promise.all([this.inner.refreshAtSessionStart(remainingMs), recalled]);
+    return available;
+  }
+
+  /** Resolves once the earlier calls were read (or failed), or after `waitMs`. */
+  private async recallEarlierCalls(agentId: string, waitMs: number): Promise<void> {
+    const read = this.loadRecent(agentId).then(
+      (lines) => {
+        this.recall = recentConversationBlock(lines);
+      },
+      (err: unknown) => this.logger.warn({ callerIdentity: this.identity, err: (err as Error).message }, 'could not read earlier calls; replying with core memory only'),
+    );
+    this.recallRead = read;
+    await raceTimeout(read, waitMs);
   }
 
   refreshInBackground(): void {
     this.inner.refreshInBackground();
   }
 
-  settled(): Promise<void> {
-    return this.inner.settled();
+  async settled(): Promise<void> {
+    await this.recallRead;
+    await this.inner.settled();
   }
 }
 

@@ -131,6 +131,14 @@ describe('per-caller memory (LETTA_MEMORY_SCOPE=caller)', () => {
     await again.say('Alice: do you remember my boat?');
     const aliceSystem = requestsSaying(world, 'do you remember my boat').at(-1)!.messages.find((m) => m.role === 'system');
     expect(JSON.stringify(aliceSystem)).toContain('Kestrel');
+    // What was said in the earlier call is in the prompt as such (RECALL_RECENT_MESSAGES), without write-behind bookkeeping.
+    const systemText = String(aliceSystem!.content);
+    const recalled = systemText.slice(systemText.indexOf('<recent_conversation>'), systemText.indexOf('</recent_conversation>'));
+    expect(recalled).toContain('Caller: Alice: my boat is called Kestrel.');
+    // The line the caller heard, and not the agent's answer to the write-behind note (nobody heard that one).
+    expect(recalled.match(/\nYou: /g)).toHaveLength(1);
+    expect(recalled).not.toContain('[voice call]');
+    expect(recalled).not.toMatch(/You: noted/i);
     await again.hangUp();
 
     const bob = await world.call(later, 'bob');
