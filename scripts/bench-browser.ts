@@ -101,7 +101,6 @@ async function run(turns: number, linesPerCall: number, withHarness: boolean, lo
         lines,
         expectedReply: () => BENCH_REPLY,
         room: `bench-${started.toString(36)}-${call}`,
-        identity: 'caller',
         // A benchmark can wait out a saturated machine longer than a test (see joinWithAgent).
         maxJoinAttempts: 15,
         log: (l) => log(`    ${l}`),

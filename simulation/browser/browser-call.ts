@@ -26,7 +26,8 @@ export interface BrowserCallOptions {
   /** What the agent will answer to a line (sizes the silence after it). */
   expectedReply: (line: string) => string;
   room: string;
-  identity: string;
+  /** Typed into "Your name" when the page lets the caller choose; otherwise the server binds the identity. */
+  identity?: string;
   /** Time allowed for the agent to start answering, on top of its reply's length. Default 3500 ms. */
   answerAllowanceMs?: number;
   /** A screenshot of the page once the first reply has been heard. */
@@ -203,7 +204,9 @@ async function joinWithAgent(
     const serverLogOffset = rig.livekit.output().length;
     await page.goto(`${rig.webUrl}/?room=${encodeURIComponent(room)}`);
     await page.waitForSelector('body[data-ready="true"]');
-    await page.fill('#identity', options.identity);
+    // The identity field is read-only once /api/identity said the server binds it (caller memory scope).
+    await page.waitForSelector('#memory-owner:not([data-source="unknown"])', { timeout: 10_000 }).catch(() => undefined);
+    if (options.identity !== undefined && (await page.isEditable('#identity'))) await page.fill('#identity', options.identity);
     await page.click('#connect');
     await page.waitForSelector('#connection-status[data-state="connected"]', { timeout: 30_000 });
     const joined = await page

@@ -7,6 +7,7 @@
  *                                                                        │
  *                          OpenAI / Deepgram / Cartesia / Letta stand-ins (this process, injected latencies)
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,14 +82,24 @@ export interface WebProcess extends ChildService {
   url: string;
 }
 
-/** `npm run web` (tsx src/web/server.ts) on a free loopback port; resolves once /healthz answers. */
+/**
+ * `npm run web` (tsx src/web/server.ts) on a free loopback port, configured as deployed by default (caller memory
+ * scope: the server binds each browser's identity with a signed cookie); resolves once /healthz answers.
+ */
 export async function startWebProcess(env: Record<string, string>, cwd: string): Promise<WebProcess> {
   const port = await freeTcpPort();
   const web = startTsx(
     'web server',
     'src/web/server.ts',
     [],
-    { PATH: process.env.PATH, HOME: process.env.HOME, WEB_HOST: '127.0.0.1', WEB_PORT: String(port), ...env },
+    {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      WEB_HOST: '127.0.0.1',
+      WEB_PORT: String(port),
+      WEB_COOKIE_SECRET: randomBytes(48).toString('base64'),
+      ...env,
+    },
     cwd,
   );
   const url = `http://127.0.0.1:${port}`;

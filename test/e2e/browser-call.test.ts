@@ -94,7 +94,10 @@ describe('voice room page, LiveKit unreachable', () => {
     expect(consoleErrors).toEqual([]);
     await expect(page.textContent('#connection-status')).resolves.toBe('Disconnected');
     expect(await page.inputValue('#room')).toMatch(/^voice-[a-z0-9]+$/);
-    expect(await page.inputValue('#identity')).toMatch(/^user-[a-z0-9]+$/);
+    // Caller memory scope (the default): the server binds this browser's identity with a signed cookie.
+    await page.waitForSelector('#memory-owner[data-source="cookie"]');
+    expect(await page.inputValue('#identity')).toMatch(/^caller-[A-Za-z0-9_-]{22}$/);
+    expect(await page.isEditable('#identity')).toBe(false);
     expect(await page.isDisabled('#mic')).toBe(true);
 
     const layout = await page.evaluate(() => ({
@@ -110,19 +113,20 @@ describe('voice room page, LiveKit unreachable', () => {
 
   it('fetches a least-privilege token on connect and shows that LiveKit cannot be reached', async () => {
     await openPage('?room=kitchen-1');
-    await page.fill('#identity', 'alice');
+    await page.waitForSelector('#memory-owner[data-source="cookie"]');
+    const shownIdentity = await page.inputValue('#identity');
     const tokenResponse = page.waitForResponse((r) => r.url().endsWith('/api/token'));
     await page.click('#connect');
     const response = await tokenResponse;
     expect(response.status()).toBe(200);
     const body = (await response.json()) as { token: string; url: string; room: string; identity: string };
     expect(body.room).toBe('kitchen-1');
-    expect(body.identity).toBe('alice');
+    expect(body.identity).toBe(shownIdentity);
     expect(body.url).toBe(`ws://127.0.0.1:${livekitPort}`);
     expect(JSON.stringify(body)).not.toContain(TEST_SECRET);
 
     const claims = await new TokenVerifier(TEST_API_KEY, TEST_SECRET).verify(body.token);
-    expect(claims.sub).toBe('alice');
+    expect(claims.sub).toBe(shownIdentity);
     expect(claims.video).toMatchObject({ room: 'kitchen-1', roomJoin: true, canPublish: true, canSubscribe: true, canPublishData: true });
     for (const grant of ['roomAdmin', 'roomCreate', 'roomList', 'roomRecord', 'ingressAdmin', 'agent', 'hidden', 'recorder']) {
       expect(claims.video?.[grant as keyof typeof claims.video], grant).toBeFalsy();
@@ -221,7 +225,6 @@ describe('a real browser call through livekit-server', () => {
       lines: LINES,
       expectedReply,
       room: `browser-call-${Date.now().toString(36)}`,
-      identity: 'sam',
       screenshotFile: SCREENSHOT,
       log: (line) => console.log(`[browser call] ${line}`),
     });
