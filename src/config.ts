@@ -121,6 +121,9 @@ const envSchema = z.object({
   LETTA_AGENT_NAME: z.string().trim().min(1).default('Agent_66'),
   LETTA_MEMORY_SCOPE: z.enum(['caller', 'shared'], { message: 'must be caller or shared' }).default('caller'),
   RECALL_RECENT_MESSAGES: boundedInt(10, 0, 100, ''),
+  RECALL_SEARCH: boolFlag(true),
+  RECALL_SEARCH_DEBOUNCE_MS: durationMs(300, 5_000, 0),
+  RECALL_SEARCH_TOP_K: count(3, 20),
   LETTA_MODEL: z.string().trim().min(1).default('openai/gpt-4o-mini'),
   LETTA_EMBEDDING: optionalText,
   LETTA_TIMEOUT_MS: durationMs(15_000, 600_000),
@@ -182,6 +185,8 @@ export interface Config {
   memoryScope: 'caller' | 'shared';
   /** Caller scope: spoken lines of earlier calls put in the fast path's prompt at session start (0 = off). */
   recallRecentMessages: number;
+  /** Caller scope: search archival memory with interim transcripts (never waited for), debounce, matches kept. */
+  recallSearch: { enabled: boolean; debounceMs: number; topK: number };
   /** Reply-path bounds: first speakable text per source, silence once text started, wait for an abandoned Letta run. */
   replies: { fastPathFirstWordMs: number; lettaFirstWordMs: number; stallMs: number; lettaCancelWaitMs: number };
   hybridStreaming: boolean;
@@ -312,6 +317,7 @@ function toConfig(env: Env): Config {
     },
     memoryScope: env.LETTA_MEMORY_SCOPE,
     recallRecentMessages: env.RECALL_RECENT_MESSAGES,
+    recallSearch: { enabled: env.RECALL_SEARCH, debounceMs: env.RECALL_SEARCH_DEBOUNCE_MS, topK: env.RECALL_SEARCH_TOP_K },
     hybridStreaming: env.USE_HYBRID_STREAMING,
     preemptiveGeneration: env.PREEMPTIVE_GENERATION,
     preemptiveTts: env.PREEMPTIVE_TTS,

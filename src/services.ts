@@ -55,6 +55,7 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
     logger,
     retryDelayMs: options.lettaRetryDelayMs,
     recentMessages: config.recallRecentMessages,
+    search: config.recallSearch,
   });
   const queue = await MemoryQueue.open(queueOptions, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.

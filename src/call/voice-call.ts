@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { voice } from '@livekit/agents';
+import { voice } from '@livekit/agents';
 import { LettaVoiceAgent } from '../agent.js';
 import { LettaRunStopper } from '../replies/letta-runs.js';
 import type { WorkerServices } from '../services.js';
@@ -58,6 +58,11 @@ export async function prepareVoiceCall(services: WorkerServices, session: voice.
     },
   });
   recorder.attach(session);
+  // Caller scope: what the caller is saying drives the archival search, whose matches a reply uses if they are in time.
+  if (memory.onTranscript) {
+    const onTranscript = memory.onTranscript.bind(memory);
+    session.on(voice.AgentSessionEventTypes.UserInputTranscribed, (event) => onTranscript(event.transcript));
+  }
   logger.info(
     { sessionId, mode, memoryScope: config.memoryScope, callerIdentity: options.callerIdentity, memoryAvailable, memoryBlocks: memory.blocks.length },
     'voice call ready',

@@ -4,4 +4,8 @@ import type { LettaAgentMemory } from '../letta/agent-memory.js';
 export type CallMemory = Pick<
   LettaAgentMemory,
   'agentId' | 'blocks' | 'whenAgent' | 'refreshAtSessionStart' | 'refreshInBackground' | 'settled'
->;
+>
+  & {
+    /** Interim and final transcripts of the caller's current utterance (caller scope: archival search). */
+    onTranscript?(text: string): void;
+  };

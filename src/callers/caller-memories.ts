@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { LettaAgentMemory, type AgentMemoryLogger } from '../letta/agent-memory.js';
 import type { MemoryBlock } from '../letta/memory-blocks.js';
 import type { CallMemory } from './call-memory.js';
+import { ArchivalRecall } from './archival-recall.js';
 import { CallerAgentDirectory } from './caller-agent.js';
 import { loadRecentConversation, recentConversationBlock } from './recent-conversation.js';
 
@@ -15,7 +16,12 @@ export interface CallerMemoriesOptions {
   retryDelayMs?: number;
   /** RECALL_RECENT_MESSAGES: lines of earlier calls read at session start (0 = off). */
   recentMessages?: number;
+  /** RECALL_SEARCH*: archival search with interim transcripts; off when undefined or disabled. */
+  search?: { enabled: boolean; debounceMs: number; topK: number };
 }
+
+/** A search answer later than this is of no use even for the next turn's prompt. */
+const SEARCH_TIMEOUT_MS = 5_000;
 
 /**
  * One memory per caller identity in this process (LETTA_MEMORY_SCOPE=caller). Each wraps a LettaAgentMemory bound
@@ -36,7 +42,18 @@ export class CallerMemories {
       const { client, letta, logger, retryDelayMs } = this.options;
       const inner = new LettaAgentMemory({ client, letta, logger, retryDelayMs, resolveAgent: () => this.directory.resolve(identity) });
       const recent = (agentId: string) => loadRecentConversation(client, agentId, this.options.recentMessages ?? 0, letta.baseURL);
-      memory = new CallerMemory(identity, inner, this.directory, logger, letta.timeoutMs, recent);
+      const search = this.options.search;
+      const archival = search?.enabled
+        ? new ArchivalRecall({
+            client,
+            agentId: () => inner.agentId,
+            debounceMs: search.debounceMs,
+            topK: search.topK,
+            timeoutMs: Math.min(SEARCH_TIMEOUT_MS, letta.timeoutMs),
+            onError: (err) => logger.warn({ callerIdentity: identity, err: err.message }, 'archival search failed; the reply goes on without it'),
+          })
+        : undefined;
+      memory = new CallerMemory(identity, inner, this.directory, logger, letta.timeoutMs, recent, archival);
       this.byIdentity.set(identity, memory);
     }
     return memory;
@@ -49,7 +66,7 @@ export class CallerMemories {
   }
 
   close(): void {
-    for (const memory of this.byIdentity.values()) memory.inner.close();
+    for (const memory of this.byIdentity.values()) memory.close();
   }
 }
 
@@ -71,15 +88,26 @@ export class CallerMemory implements CallMemory {
     private readonly logger: AgentMemoryLogger,
     private readonly creationTimeoutMs: number,
     private readonly loadRecent: (agentId: string) => Promise<Awaited<ReturnType<typeof loadRecentConversation>>>,
+    readonly archival?: ArchivalRecall,
   ) {}
 
   get agentId(): string | undefined {
     return this.inner.agentId;
   }
 
-  /** Core memory, then what was said in earlier calls (once read). */
+  /** Core memory, then what was said in earlier calls (once read), then archival matches that arrived in time. */
   get blocks(): readonly MemoryBlock[] {
-    return this.recall ? [...this.inner.blocks, this.recall] : this.inner.blocks;
+    const extra = [this.recall, this.archival?.block].filter((b): b is MemoryBlock => b !== undefined);
+    return extra.length === 0 ? this.inner.blocks : [...this.inner.blocks, ...extra];
+  }
+
+  onTranscript(text: string): void {
+    this.archival?.onTranscript(text);
+  }
+
+  close(): void {
+    this.archival?.close();
+    this.inner.close();
   }
 
   whenAgent(): Promise<string> {
@@ -121,6 +149,7 @@ export class CallerMemory implements CallMemory {
 
   async settled(): Promise<void> {
     await this.recallRead;
+    await this.archival?.settled();
     await this.inner.settled();
   }
 }

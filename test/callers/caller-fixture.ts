@@ -26,12 +26,15 @@ export interface CallerWorld {
 export interface CallerCall {
   identity: string;
   voiceCall: VoiceCall;
+  session: voice.AgentSession;
+  /** What STT would report while the caller is still speaking. */
+  hearInterim(text: string): void;
   say(userText: string): Promise<string>;
   /** Hangs up: waits until the call's turns are handed to the queue and the queue is idle. */
   hangUp(): Promise<void>;
 }
 
-export async function startCallerWorld(options: { letta?: Partial<LettaServerOptions> } = {}): Promise<CallerWorld> {
+export async function startCallerWorld(options: { letta?: Partial<LettaServerOptions>; env?: Record<string, string> } = {}): Promise<CallerWorld> {
   const openai = await startOpenAIServer({ apiKey: 'sk-test' });
   const letta = await startLettaServer({ apiKey: 'letta-test', ...options.letta });
   const dirs: string[] = [];
@@ -49,6 +52,7 @@ export async function startCallerWorld(options: { letta?: Partial<LettaServerOpt
         LETTA_MEMORY_SCOPE: 'caller',
         AGENT_NAME: 'isolation-test',
         MEMORY_DATA_DIR: dataDir,
+        ...options.env,
       },
       { requireLiveKit: false },
     );
@@ -79,6 +83,10 @@ export async function startCallerWorld(options: { letta?: Partial<LettaServerOpt
       return {
         identity,
         voiceCall,
+        session,
+        hearInterim(text) {
+          session.emit(voice.AgentSessionEventTypes.UserInputTranscribed, voice.createUserInputTranscribedEvent({ transcript: text, isFinal: false }));
+        },
         async say(userText) {
           const result = await session.run({ userInput: userText }).wait();
           return result.events
