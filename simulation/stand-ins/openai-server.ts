@@ -83,6 +83,13 @@ export interface OpenAIServerOptions {
   ttftMs: number;
   /** Delay before each content chunk after the first. */
   tokenDelayMs: number;
+  /**
+   * Prefill: extra time to first token per 1,000 prompt tokens (the `usage.prompt_tokens` this server reports), added
+   * to `ttftMs`. Default 0. A model's time to first token grows with the prompt it must read first; OpenAI's latency
+   * guide ("Use fewer input tokens", platform.openai.com/docs/guides/latency-optimization) calls the effect small
+   * but real, so benchmarks set a value here to see what memory in the prompt costs (see scripts/prompt-size.ts).
+   */
+  prefillMsPerKTokens: number;
   /** Never answer any request (no status line, no body) until `close()`. */
   hang: boolean;
   /** `system_fingerprint` echoed in every response. */
@@ -208,6 +215,7 @@ const defaultOptions: OpenAIServerOptions = {
   apiKey: null,
   reply: defaultReply,
   ttftMs: 0,
+  prefillMsPerKTokens: 0,
   tokenDelayMs: 0,
   hang: false,
   systemFingerprint: 'fp_local_test',
@@ -461,8 +469,15 @@ class OpenAIServerImpl implements OpenAIServer {
   }
 
   /** A function call instead of text, whole or streamed (openai-tools.ts), after the usual time to first token. */
+  /** Time to first token for this request: the fixed part plus prefill of its prompt. */
+  private ttftFor(body: ChatRequestBody): number {
+    if (this.options.prefillMsPerKTokens <= 0) return this.options.ttftMs;
+    const promptTokens = body.messages.reduce((sum, m) => sum + countTokens(textOf(m)) + 4, 0);
+    return this.options.ttftMs + (promptTokens / 1000) * this.options.prefillMsPerKTokens;
+  }
+
   private async answerToolCall(body: ChatRequestBody, call: PlannedToolCall, res: ServerResponse, timing: ResponseTiming): Promise<void> {
-    await sleep(this.options.ttftMs, this.stopped.signal);
+    await sleep(this.ttftFor(body), this.stopped.signal);
     if (this.isStopped) return;
     timing.headersAt = now();
     if (body.stream !== true) {
@@ -480,7 +495,7 @@ class OpenAIServerImpl implements OpenAIServer {
   private async complete(body: ChatRequestBody, res: ServerResponse, timing: ResponseTiming): Promise<void> {
     const text = this.options.reply(body);
     const pieces = tokenize(text);
-    await sleep(this.options.ttftMs + this.options.tokenDelayMs * Math.max(0, pieces.length - 1), this.stopped.signal);
+    await sleep(this.ttftFor(body) + this.options.tokenDelayMs * Math.max(0, pieces.length - 1), this.stopped.signal);
     if (this.isStopped) return;
     const completion: ChatCompletion = {
       id: `chatcmpl-${randomUUID().replace(/-/g, '')}`,
@@ -546,7 +561,7 @@ class OpenAIServerImpl implements OpenAIServer {
     for (let i = 0; i < pieces.length; i++) {
       if (fault?.mode === 'end' && timing.contentChunks >= fault.afterTokens) return endEarly(fault.finishReason);
       if (fault !== undefined && fault.mode !== 'end' && timing.contentChunks >= fault.afterTokens) return this.applyMidStreamFault(fault, res, timing);
-      await sleep(i === 0 ? this.options.ttftMs : this.options.tokenDelayMs, this.stopped.signal);
+      await sleep(i === 0 ? this.ttftFor(body) : this.options.tokenDelayMs, this.stopped.signal);
       if (this.isStopped) return;
       if (!write(chunk([{ index: 0, delta: { content: pieces[i] }, logprobs: null, finish_reason: null }]))) return;
       timing.contentChunks += 1;
