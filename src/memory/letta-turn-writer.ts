@@ -49,6 +49,13 @@ const MAX_HISTORY_PAGES = 20;
  * run "running" in the database) and does not hold writes back.
  */
 const STALE_RUN_MS = 5 * 60_000;
+/**
+ * An active run at least this old while a batch that may have landed is being resent is taken for our own
+ * abandoned attempt (its client gave up, the settle wait passed), not for a reply being spoken, and is cancelled
+ * so the history can tell what landed. (Seen on letta 0.16.8: a request that stops making progress after its
+ * last LLM call and stays "running".)
+ */
+const ABANDONED_RUN_MS = 60_000;
 
 /**
  * Writes turns to a Letta agent, exactly once without relying on server de-duplication.
@@ -123,7 +130,12 @@ export class LettaTurnWriter implements TurnWriter {
       return;
     }
     const now = Date.now();
-    const running = active.filter((run) => run.created_at === undefined || now - Date.parse(run.created_at) < STALE_RUN_MS);
+    const ageOf = (run: { created_at?: string }) => (run.created_at === undefined ? 0 : now - Date.parse(run.created_at));
+    const running = active.filter((run) => ageOf(run) < STALE_RUN_MS);
+    const abandoned = running.filter((run) => ageOf(run) >= ABANDONED_RUN_MS);
+    if (abandoned.length > 0) {
+      await this.client.agents.messages.cancel(agentId, { run_ids: abandoned.map((run) => run.id) }, this.requestOptions(signal));
+    }
     if (running.length > 0) {
       throw new TurnWriteError(`Letta run ${running[0].id} of agent ${agentId} is still active; waiting before checking what landed`, {
         retryable: true,

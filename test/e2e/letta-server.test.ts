@@ -116,7 +116,10 @@ describe('real Letta 0.16.8: write-behind', () => {
   it('agent strategy: a batch lands as what the caller said and heard, each turn once, and the agent keeps a memory', async () => {
     const agentId = await newAgent();
     const client = createLettaClient(lettaConfig());
-    const queue = await openQueue({ writeStrategy: 'agent', batchMax: 3 });
+    // letta 0.16.8 here sometimes leaves a write request running after its last LLM call (no database activity,
+    // it resumes when another request arrives): then the client times out and the retry path runs (abandoned-run
+    // cancel, history check), which must still store every turn once.
+    const queue = await openQueue({ writeStrategy: 'agent', batchMax: 3, requestTimeoutMs: 20_000, settleAfterTimeoutMs: 20_000 });
     const turns: PendingTurn[] = [];
     for (const [said, heard] of [
       ['I live in Porto', 'Porto, lovely.'],
@@ -125,11 +128,8 @@ describe('real Letta 0.16.8: write-behind', () => {
     ]) {
       turns.push(await queue.enqueue(turn(agentId, said, heard)));
     }
-    const started = Date.now();
     await queue.whenIdle();
-    expect(queue.stats()).toMatchObject({ written: 3, depth: 0, failedPermanently: 0, retries: 0 });
-    // Two agent steps of a few LLM calls each against a local stand-in.
-    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(queue.stats()).toMatchObject({ written: 3, depth: 0, failedPermanently: 0 });
 
     const messages = await history(client, agentId);
     const users = messages.filter((m) => m.message_type === 'user_message');
@@ -145,12 +145,15 @@ describe('real Letta 0.16.8: write-behind', () => {
     expect(notes.length).toBeGreaterThanOrEqual(1);
     expect(notes.length).toBeLessThanOrEqual(3);
     for (const at of notes) {
-      expect(messages.slice(at + 1, at + 4).map((m) => m.message_type)).toEqual(['tool_call_message', 'tool_return_message', 'assistant_message']);
-      expect(textOf(messages[at + 3])).toBe('noted');
+      const next = messages.slice(at + 1).findIndex((m) => m.message_type === 'user_message');
+      const step = messages.slice(at + 1, next < 0 ? undefined : at + 1 + next);
+      expect(step.slice(0, 2).map((m) => m.message_type)).toEqual(['tool_call_message', 'tool_return_message']);
+      // A step cut short by a cancelled abandoned run has no answer; one that finished answers "noted".
+      expect(step.filter((m) => m.message_type === 'assistant_message').every((m) => textOf(m) === 'noted')).toBe(true);
     }
     const human = await client.agents.blocks.retrieve('human', { agent_id: agentId });
     expect(human.value).toContain('I am allergic to nuts');
-  });
+  }, 400_000);
 
   it('archival strategy: one tagged passage per turn, no agent step', async () => {
     const agentId = await newAgent();
