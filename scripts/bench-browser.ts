@@ -3,7 +3,7 @@
 // provider latencies as `npm run bench`; in the same run, the same lines through the in-process voice harness
 // (`hybrid`), so the difference is what the WebRTC path adds. Needs `npm run e2e:setup` (livekit-server, Chromium).
 //
-//   --turns N            browser turns (default 12; calls of --lines-per-call lines)
+//   --turns N            browser turns (default 20, as `npm run bench`; calls of --lines-per-call lines)
 //   --lines-per-call N   default 4
 //   --no-harness         skip the in-process comparison
 //   --report-only        re-render the BENCHMARKS.md section from out/bench/browser-results.json
@@ -194,7 +194,7 @@ export function renderSection(r: BrowserBenchResults): string {
       '',
       `**What the WebRTC path adds:** ${fmt(browser.p50 - harness.p50)} ms at p50 [95% CI ${fmt(ci.low)}, ${fmt(ci.high)}] ` +
         `(${(browser.p50 / harness.p50).toFixed(2)}× the harness p50; at p95 ${fmt(browser.p95)} vs ${fmt(harness.p95)} ms, ` +
-        'which with this few turns is close to the slowest turn of each and mostly machine noise). The harness feeds the ' +
+        `where with ${browser.n} turns p95 is about the second-slowest turn and moves with machine noise). The harness feeds the ` +
         'session PCM frames and takes them off its audio output directly; the browser path adds Chromium\'s audio ' +
         'capture and processing, Opus encoding and RTP both ways, two hops through livekit-server, the worker\'s room ' +
         'input (decode, resample to the STT/VAD rate) and output (rtc-node `AudioSource` queue), and the browser\'s ' +
@@ -240,7 +240,7 @@ function writeSection(file: string, section: string): void {
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
     options: {
-      turns: { type: 'string', default: '12' },
+      turns: { type: 'string', default: '20' },
       'lines-per-call': { type: 'string', default: '4' },
       'no-harness': { type: 'boolean', default: false },
       'report-only': { type: 'boolean', default: false },
