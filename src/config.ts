@@ -146,8 +146,11 @@ const envSchema = z.object({
   MEMORY_BATCH_MAX: count(8, 100),
   MEMORY_MAX_CONCURRENCY: count(4, 64),
   MEMORY_DRAIN_DEADLINE_MS: durationMs(10_000, 600_000),
-
   MEMORY_DEAD_LETTER_RETENTION_DAYS: count(30, 3650),
+  MEMORY_STORE: z.enum(['file', 'postgres'], { message: 'must be file or postgres' }).default('file'),
+  MEMORY_DATABASE_URL: optionalUrl(['postgres:', 'postgresql:']),
+  MEMORY_LEASE_TIMEOUT_MS: durationMs(30_000, 600_000, 1_000),
+
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { message: 'must be one of trace, debug, info, warn, error, fatal' }).default('info'),
 });
 
@@ -206,6 +209,8 @@ export interface Config {
     maxConcurrency: number;
     drainDeadlineMs: number;
     deadLetterRetentionDays: number;
+    /** Where pending turns live: the local journal, or PostgreSQL shared by every worker (src/memory/postgres/). */
+    store: { kind: 'file' } | { kind: 'postgres'; databaseUrl: string; leaseTimeoutMs: number };
   };
   logLevel: Env['LOG_LEVEL'];
 }
@@ -240,6 +245,7 @@ function missingProblems(env: NodeJS.ProcessEnv, { requireLiveKit = true }: Load
     missing('OPENAI_API_KEY', 'required by api.openai.com; set OPENAI_BASE_URL for a keyless local server');
   }
   if (!has('DEEPGRAM_API_KEY')) missing('DEEPGRAM_API_KEY', 'required for speech-to-text');
+  if (env.MEMORY_STORE?.trim() === 'postgres' && !has('MEMORY_DATABASE_URL')) missing('MEMORY_DATABASE_URL', 'required by MEMORY_STORE=postgres');
   return problems;
 }
 
@@ -333,6 +339,10 @@ function toConfig(env: Env): Config {
       maxConcurrency: env.MEMORY_MAX_CONCURRENCY,
       drainDeadlineMs: env.MEMORY_DRAIN_DEADLINE_MS,
       deadLetterRetentionDays: env.MEMORY_DEAD_LETTER_RETENTION_DAYS,
+      store:
+        env.MEMORY_STORE === 'postgres'
+          ? { kind: 'postgres', databaseUrl: env.MEMORY_DATABASE_URL ?? '', leaseTimeoutMs: env.MEMORY_LEASE_TIMEOUT_MS }
+          : { kind: 'file' },
     },
     logLevel: env.LOG_LEVEL,
   };
@@ -340,7 +350,16 @@ function toConfig(env: Env): Config {
 
 /** Every secret in the config, so log lines and error messages can be scrubbed of them. */
 export function secretsOf(config: Config): string[] {
-  return [config.livekit.apiSecret, config.livekit.apiKey, config.openai.apiKey, config.tts.apiKey, config.deepgram.apiKey, config.letta.apiKey].filter(
+  const databasePassword = config.memory.store.kind === 'postgres' ? databaseUrlPassword(config.memory.store.databaseUrl) : undefined;
+  return [config.livekit.apiSecret, config.livekit.apiKey, config.openai.apiKey, config.tts.apiKey, config.deepgram.apiKey, config.letta.apiKey, databasePassword].filter(
     (s): s is string => typeof s === 'string' && s.length >= 4 && s !== 'not-needed',
   );
+}
+
+function databaseUrlPassword(url: string): string | undefined {
+  try {
+    return decodeURIComponent(new URL(url).password) || undefined;
+  } catch {
+    return undefined;
+  }
 }

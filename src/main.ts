@@ -10,6 +10,7 @@ import { createAgentSession } from './pipeline.js';
 import { createLettaClient } from './letta/client.js';
 import { MemoryQueue } from './memory/memory-queue.js';
 import { startOrphanSweeper } from './memory/orphan-sweeper.js';
+import { openMemoryQueue } from './memory/open-queue.js';
 import { createWorkerServices, memoryQueueOptions, type WorkerServices } from './services.js';
 import { publishTurnMetrics, setAgentMode } from './telemetry/turn-publisher.js';
 import { frameworkLoadThreshold, isProductionCommand, watchLoad } from './worker-load.js';
@@ -81,6 +82,12 @@ function runWorker(): void {
     logger,
   });
   cli.runApp(new ServerOptions({ ...base, ...loadLimit }));
+  if (config.memory.store.kind === 'postgres') {
+    // Finished calls hand their undelivered turns back to the database; this long-lived queue adopts them (notified
+    // at once, else every housekeeping tick), and those of workers on other machines that died (after the lease).
+    adoptLeftBehindTurns(config, logger);
+    return;
+  }
   // Delivers turns that finished calls (separate job processes) left in their journal slots.
   startOrphanSweeper({
     dataDir: config.memory.dataDir,
@@ -89,6 +96,15 @@ function runWorker(): void {
     deadlineMs: config.memory.drainDeadlineMs,
     logger,
   });
+}
+
+function adoptLeftBehindTurns(config: Config, logger: ReturnType<typeof redactingLogger>): void {
+  const open = () =>
+    openMemoryQueue(memoryQueueOptions(config), config.memory.store, { letta: createLettaClient(config.letta), logger }).catch((err: unknown) => {
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'memory queue could not open on PostgreSQL; retrying in 30 s');
+      setTimeout(() => void open(), 30_000).unref();
+    });
+  void open();
 }
 
 // Job processes import this file for the agent definition; only the command line starts a worker.

@@ -7,7 +7,8 @@ import { createChatClient } from './fast-path/openai-chat.js';
 import { LettaAgentMemory } from './letta/agent-memory.js';
 import { createLettaClient } from './letta/client.js';
 import type { Logger } from './logging.js';
-import { MemoryQueue } from './memory/memory-queue.js';
+import type { MemoryQueue } from './memory/memory-queue.js';
+import { openMemoryQueue } from './memory/open-queue.js';
 import type { MemoryQueueOptions } from './memory/options.js';
 
 /** What every call in a worker process shares: one client per provider, the Letta agent, the memory queue. */
@@ -57,7 +58,7 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
     recentMessages: config.recallRecentMessages,
     search: config.recallSearch,
   });
-  const queue = await MemoryQueue.open(queueOptions, { letta, logger });
+  const queue = await openMemoryQueue(queueOptions, config.memory.store, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.
   const stopRefreshing = queue.onAcknowledged((agentId) => {
     const written = config.memoryScope === 'caller' ? callers.ofAgent(agentId) : memory;
