@@ -57,6 +57,9 @@ export function createAgentSession(config: Config, chatClient: OpenAI, vad: VAD)
     turnHandling: {
       turnDetection: config.turnDetection,
       endpointing: { minDelay: config.endpointingMinDelayMs },
+      // VAD decides barge-in. The framework's default in dev mode is adaptive interruption, which sends caller audio
+      // to LiveKit Cloud's inference gateway (agent-gateway.livekit.cloud) with our LiveKit key, whatever LIVEKIT_URL says.
+      interruption: { mode: 'vad' },
       // Start the reply on the interim transcript. Hybrid only: a Letta turn cannot be taken back once sent (Letta
       // stores the partial utterance and keeps running after the stream is cancelled).
       preemptiveGeneration: { enabled: config.preemptiveGeneration && config.hybridStreaming, preemptiveTts: config.preemptiveTts },

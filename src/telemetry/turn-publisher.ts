@@ -8,7 +8,7 @@
  * optional `onError` and swallowed.
  *
  * The page side is src/web/public/metrics.js; the names are duplicated in
- * src/web/public/protocol.js (checked by test/web/voice-room.test.ts).
+ * src/web/public/protocol.js (checked by test/e2e/browser-call.test.ts).
  */
 import type { Room } from '@livekit/rtc-node';
 
