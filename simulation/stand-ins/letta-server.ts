@@ -380,7 +380,8 @@ function splitInTwo(text: string): string[] {
   const pieces = tokenize(text);
   if (pieces.length < 2) return [text];
   const half = Math.ceil(pieces.length / 2);
-  return [pieces.slice(0, half).join(''), pieces.slice(half).join('')];
+  // Each assistant message is its own generation: the second does not start with the space that joined the words.
+  return [pieces.slice(0, half).join(''), pieces.slice(half).join('').trimStart()];
 }
 
 /** Word-ish pieces, each keeping its leading whitespace (LLM tokens usually do). */

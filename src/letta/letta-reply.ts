@@ -57,11 +57,14 @@ export async function* streamLettaReply(options: LettaReplyOptions): AsyncGenera
       if (event.message_type !== 'assistant_message') continue;
       const text = assistantText(event.content);
       if (!text) continue;
-      // Separate consecutive assistant messages (multi-step replies) so their sentences do not run together.
-      if (currentMessageId !== undefined && event.id !== currentMessageId && lastText && !/\s$/.test(lastText) && !/^\s/.test(text)) {
+      // Separate consecutive assistant messages so their sentences do not run together. Token chunks of one message
+      // share id and otid; a step's messages share the id but not the otid (letta 0.16.8,
+      // letta/interfaces/openai_streaming_interface.py: the otid index moves on when the message type changes).
+      const messageKey = `${event.id}/${event.otid ?? ''}`;
+      if (currentMessageId !== undefined && messageKey !== currentMessageId && lastText && !/\s$/.test(lastText) && !/^\s/.test(text)) {
         yield ' ';
       }
-      currentMessageId = event.id;
+      currentMessageId = messageKey;
       lastText = text;
       yield text;
     }

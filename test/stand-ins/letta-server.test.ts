@@ -349,7 +349,7 @@ describe('letta-server', () => {
       expect(last.map((m) => m.message_type)).toEqual(['assistant_message', 'reasoning_message', 'assistant_message']);
       expect(new Set(last.map((m) => m.id)).size).toBe(1);
       expect(new Set(last.map((m) => m.otid)).size).toBe(3);
-      const text = last.filter((m) => m.message_type === 'assistant_message').map((m) => ('content' in m && typeof m.content === 'string' ? m.content : '')).join('');
+      const text = last.filter((m) => m.message_type === 'assistant_message').map((m) => ('content' in m && typeof m.content === 'string' ? m.content : '')).join(' ');
       expect(text).toBe('Got it: "split me". I will keep that in mind. What else is on your mind?');
     });
 

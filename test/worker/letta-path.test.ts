@@ -53,6 +53,15 @@ describe('full Letta path (USE_HYBRID_STREAMING=false)', () => {
     expect(fixture.text.chunks.map((c) => c.text).join('')).toBe(LETTA_REPLY);
   });
 
+  it('keeps a space between two assistant messages of one step (same id, different otid)', async () => {
+    fixture = await startWorkerFixture({
+      env: { USE_HYBRID_STREAMING: 'false' },
+      letta: { streamMode: 'tokens', tokenDelayMs: 5, interleaveReasoning: true, replyFor: () => LETTA_REPLY },
+    });
+    const { reply } = await fixture.say('Hi again.');
+    expect(reply).toBe(LETTA_REPLY);
+  });
+
   it('never overlaps a memory write still in flight for the agent', async () => {
     fixture = await startWorkerFixture({ env: { USE_HYBRID_STREAMING: 'false' } });
     // A turn answered elsewhere is still being written when the next Letta reply starts.
