@@ -99,6 +99,9 @@ const envSchema = z.object({
       .optional(),
   ),
 
+  // 0 = the framework's default: none in dev, min(CPU cores, 4) with start.
+  WORKER_IDLE_PROCESSES: boundedInt(0, 0, 16, ''),
+  WORKER_PROCESS_START_TIMEOUT_MS: durationMs(10_000, 300_000, 1_000),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: url(httpUrl).default(OFFICIAL_OPENAI_URL),
   VOICE_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
@@ -174,6 +177,10 @@ export interface Config {
     workerHttpPort: number;
     /** CPU load (0-1, Infinity = off) at which the worker tells LiveKit it is full; undefined = the framework's default for the mode. */
     loadThreshold?: number;
+    /** Job processes kept warm; undefined = the framework's default for the mode. */
+    idleProcesses?: number;
+    /** How long a job process may take to start (load silero, import the agent) before the framework gives up on it. */
+    processStartTimeoutMs: number;
   };
   openai: { apiKey: string; baseURL: string; model: string };
   tts: TtsConfig;
@@ -293,6 +300,8 @@ function toConfig(env: Env): Config {
     livekit: { url: env.LIVEKIT_URL, apiKey: env.LIVEKIT_API_KEY, apiSecret: env.LIVEKIT_API_SECRET, agentName: env.AGENT_NAME,
       workerHttpPort: env.WORKER_HTTP_PORT,
       loadThreshold: env.WORKER_LOAD_THRESHOLD,
+      idleProcesses: env.WORKER_IDLE_PROCESSES || undefined,
+      processStartTimeoutMs: env.WORKER_PROCESS_START_TIMEOUT_MS,
     },
     openai: { apiKey: openaiKey, baseURL: env.OPENAI_BASE_URL, model: env.VOICE_MODEL },
     ttsFallback: env.CARTESIA_API_KEY ? openaiTtsFallback(env) : undefined,

@@ -71,6 +71,9 @@ function runWorker(): void {
     agent: fileURLToPath(import.meta.url),
     agentName: config.livekit.agentName,
     port: config.livekit.workerHttpPort,
+    numIdleProcesses: config.livekit.idleProcesses,
+    // A busy machine can take longer than the framework's 10 s to start a job process; then no call gets an agent.
+    initializeProcessTimeout: config.livekit.processStartTimeoutMs,
     // Turn detection is VAD or STT endpointing: the local end-of-turn model is never used, so do not start its
     // inference process (several hundred MB per worker). Option added by patches/@livekit+agents+1.8.1.patch.
     localEotInference: false,

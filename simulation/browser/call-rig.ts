@@ -72,6 +72,8 @@ export function workerEnvironment(o: {
     LETTA_BASE_URL: o.standIns.letta.baseURL,
     LETTA_API_KEY: LETTA_KEY,
     MEMORY_DATA_DIR: o.dataDir,
+    // Two shared cores: starting a job process can take longer than the framework's 10 s.
+    WORKER_PROCESS_START_TIMEOUT_MS: '60000',
     LOG_LEVEL: 'info',
     ...o.extra,
   };

@@ -85,3 +85,18 @@ describe('WORKER_LOAD_THRESHOLD', () => {
     expect(() => loadConfig({ ...base, WORKER_LOAD_THRESHOLD: value }, { requireLiveKit: false })).toThrow(/WORKER_LOAD_THRESHOLD: must be a number from 0 to 1 .*or off/);
   });
 });
+
+describe('WORKER_IDLE_PROCESSES and WORKER_PROCESS_START_TIMEOUT_MS', () => {
+  const base = { DEEPGRAM_API_KEY: 'dg', OPENAI_API_KEY: 'sk' };
+  const livekit = (env: Record<string, string>) => loadConfig({ ...base, ...env }, { requireLiveKit: false }).livekit;
+  it('default to the framework: its idle-process rule and a 10 s start limit', () => {
+    expect(livekit({}).idleProcesses).toBeUndefined();
+    expect(livekit({ WORKER_IDLE_PROCESSES: '0' }).idleProcesses).toBeUndefined();
+    expect(livekit({}).processStartTimeoutMs).toBe(10_000);
+  });
+  it('take bounded values and name the variable when out of bounds', () => {
+    expect(livekit({ WORKER_IDLE_PROCESSES: '2', WORKER_PROCESS_START_TIMEOUT_MS: '60000' })).toMatchObject({ idleProcesses: 2, processStartTimeoutMs: 60_000 });
+    expect(() => livekit({ WORKER_IDLE_PROCESSES: '17' })).toThrow(/WORKER_IDLE_PROCESSES: must be a whole number from 0 to 16/);
+    expect(() => livekit({ WORKER_PROCESS_START_TIMEOUT_MS: '999999999999' })).toThrow(/WORKER_PROCESS_START_TIMEOUT_MS: must be a whole number from 1000 to 300000 ms/);
+  });
+});

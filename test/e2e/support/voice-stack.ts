@@ -88,6 +88,8 @@ export async function startVoiceStack(): Promise<VoiceStack> {
     LETTA_AGENT_ID: agent.id,
     USE_HYBRID_STREAMING: 'true',
     MEMORY_DATA_DIR: mkdtempSync(path.join(dir, 'data-')),
+    // Two shared cores: starting a job process can take longer than the framework's 10 s.
+    WORKER_PROCESS_START_TIMEOUT_MS: '60000',
     LOG_LEVEL: 'info',
     ...extra,
   });
