@@ -19,6 +19,10 @@ export interface DebianPostgres {
   port: number;
   version: string;
   output(): string;
+  /** Stops the server (fast shutdown: connections are cut) but keeps the cluster, for connection-loss tests. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and data. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -68,7 +72,9 @@ export async function startDebianPostgres(options: DebianPostgresOptions = {}): 
     // Trust on loopback for the set-up connection only; the worker's connections use the password (md5/scram both fine).
     await run(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '-E', 'UTF8', '--no-sync'], env, asUser, append);
     const fsync = options.fsync === false ? 'off' : 'on';
-    await pgCtl('start', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=${fsync} -c max_connections=200`);
+    const startServer = () =>
+      pgCtl('start', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=${fsync} -c max_connections=200`);
+    await startServer();
     const admin = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
     await admin.connect();
     try {
@@ -80,6 +86,8 @@ export async function startDebianPostgres(options: DebianPostgresOptions = {}): 
         port,
         version: rows[0].server_version,
         output: () => log,
+        halt: () => pgCtl('stop', '-w', '-m', 'fast'),
+        resume: startServer,
         stop,
       };
     } finally {
