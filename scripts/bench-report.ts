@@ -102,7 +102,7 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
       `OpenAI TTFT ${l.openaiTtftMs} ms + ${l.openaiTokenDelayMs} ms/token, Cartesia TTFB ${l.cartesiaTtfbMs} ms at ` +
       `${l.cartesiaRealTimeFactor}× real time, Letta ${l.lettaStepMs} ms per agent step + ${l.lettaTokenDelayMs} ms/token ` +
       `(a turn with a memory edit ≈ 4 s; ${SLOW_LETTA_STEP_MS} ms steps ≈ 5 s for (d)). Turn handling: VAD, endpointing min delay ` +
-      `${r.endpointingMinDelayMs} ms, preemptive generation on. Every variant speaks the same reply text.`,
+      `${r.endpointingMinDelayMs} ms, preemptive generation on except on the full Letta path (a Letta turn cannot be taken back); preemptive TTS and the first-clause flush as each variant says. Every variant speaks the same reply text.`,
     '',
   );
 
@@ -155,10 +155,12 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
       verdicts.overhead = { met, text: `${met ? 'met' : 'MISSED'}: ${ms(overhead.p50)} ms p50 (target ≤ ${OVERHEAD_TARGET_MS} ms)` };
       const gap = (f: Pick) => p(summarize(values(hybrid, f)));
       lines.push(
-        `**Worker overhead (hybrid)** = voice-to-voice − (max(end of turn, STT final + LLM TTFT + first-sentence token pacing) ` +
-          `+ TTS TTFB + TTS chunk pacing), where the pacings are the provider time the stock plugins wait for: the LLM tokens the ` +
-          `Cartesia plugin's sentence tokenizer needs before it sends the first sentence, and the 200 ms of audio it needs before ` +
-          `it releases its first 100 ms frame. Provider times as the servers saw them. p50 / p95 ${p(overhead)} ms. Where it goes (p50 / p95): transcript → LLM request ${gap((t) => t.breakdown?.gaps.sttToLlmMs)} ms; ` +
+        `**Worker overhead (hybrid)** = voice-to-voice − floor, floor = max(end of turn, text ready + TTS TTFB + first-frame ` +
+          `pacing) with preemptive TTS, else max(end of turn, text ready) + TTS TTFB + first-frame pacing; text ready = STT final ` +
+          `(the LLM starts on it with preemptive generation; on the end of turn without) + LLM TTFT + the token pacing until the ` +
+          `token on which the session's text transforms and the TTS's tokenizer release the first piece; first-frame pacing = the ` +
+          `200 ms of audio the Cartesia plugin needs before it releases its first 100 ms frame. Provider times as the servers saw ` +
+          `them. p50 / p95 ${p(overhead)} ms. Where it goes (p50 / p95): transcript → LLM request ${gap((t) => t.breakdown?.gaps.sttToLlmMs)} ms; ` +
           `reply text ready → TTS request ${gap((t) => t.breakdown?.gaps.textToTtsMs)} ms; first audio frame at the provider → audible ` +
           `${gap((t) => t.breakdown?.gaps.audioToPlayoutMs)} ms. Gated by the provider chain in ` +
           `${hybrid.filter((t) => t.breakdown?.criticalPath === 'providers').length}/${hybrid.length} turns (else by the turn decision).`,
@@ -225,8 +227,13 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
     `- (b) hybrid ≤ 0.85× the stock pipeline's p50 voice-to-voice (audio): **${t('audio-b')}**; memory in the prompt costs nothing (text mode, ≤ 1.05×): **${t('text-b')}**.`,
     `- (d) Letta writes ~5 s: audio **${t('audio-d1')}**; text mode **${t('text-d1')}**.`,
     `- (d) Letta down: audio **${t('audio-d2')}**; text mode **${t('text-d2')}**.`,
-    '',
   );
+  if (r.audio) {
+    const all = [...r.audio.turns.values()].reduce((n, turns) => n + turns.length, 0);
+    const failed = [...r.audio.failures.values()].reduce((n, f) => n + f.length, 0);
+    lines.push(`- Every turn answered in full (whole reply spoken, uninterrupted; all variants): **${failed === 0 ? 'met' : 'MISSED'}** (${failed} of ${all + failed} not).`);
+  }
+  lines.push('');
   return { markdown: lines.join('\n'), verdicts };
 }
 

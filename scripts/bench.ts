@@ -32,13 +32,21 @@ const TEXT_VARIANTS: VariantName[] = ['hybrid', 'stock-openai', 'hybrid-letta-sl
 const NOTES = `
 ### Notes
 
-- **How the hybrid path got faster than stock (issue 12).** Two changes, each measured on its own above ((e1), (e2)):
-  the first clause of a reply goes to Cartesia as soon as it is speakable (\`src/tts/first-clause-tts.ts\`: on the
-  token that completes "Sure thing," instead of on the token after the whole first sentence; the rest follows in
-  whole sentences in the same Cartesia context, so prosody continues), and the reply is synthesized before the
-  turn is committed (\`PREEMPTIVE_TTS\`, LiveKit's \`preemptiveGeneration.preemptiveTts\`; playout still waits for
-  the turn). The stock pipeline keeps LiveKit's defaults: the Cartesia plugin's whole-sentence tokenizer and TTS
-  after the end of turn. Endpointing was left at 400 ms: a 300 ms trial did not move the end of turn here.
+- **How the hybrid path got faster than stock (issue 12).** The first clause of a reply goes to Cartesia as soon as
+  it is speakable (\`src/tts/first-clause-tts.ts\`: on the token that completes "Sure thing," instead of on the
+  token after the start of the second sentence; the rest follows in whole sentences in the same Cartesia context,
+  so prosody continues): (e1). With it, the first TTS request no longer waits for the markdown filter's one-token
+  hold on a trailing comma (patched, docs/framework-patches.md; the patch is in the same process for every
+  variant, stock included). The reply is also synthesized before the turn is committed (\`PREEMPTIVE_TTS\`,
+  LiveKit's \`preemptiveGeneration.preemptiveTts\`; playout still waits for the turn): (e2) shows no measurable
+  gain here, because with these latencies the provider chain, not the turn decision, gates every hybrid turn; it
+  pays off when the end of turn is the later of the two. The stock pipeline keeps LiveKit's defaults: the Cartesia
+  plugin's whole-sentence tokenizer and TTS after the end of turn. Endpointing stays at 400 ms: an 8-turn trial at
+  300 ms during development did not move the end of turn.
+- **Why (b) stops at ~0.88×.** With these injected latencies the hybrid floor is STT final (~330 ms) + LLM TTFT
+  (300) + one token (30) + TTS TTFB (150) + the plugin's first-frame look-ahead (~48) ≈ 860 ms, the stock floor
+  ≈ 1000 ms, so 0.85× would need the worker to take less than nothing; what is left over the floor is a few ms
+  (overhead above). Further gains are on the provider side (STT finals, TTFT) or in the plugin's 100 ms frame hold.
 - **Overhead model.** Provider time counts the LLM tokens until the one on which the first TTS piece can leave,
   found by running the reply's tokens through the session's own TTS text transforms (LiveKit's \`filter_markdown\`,
   \`filter_emoji\`) and the TTS's tokenizer: the markdown filter holds a trailing split character until the next
