@@ -88,6 +88,15 @@ const envSchema = z.object({
   LIVEKIT_API_SECRET: optionalText,
   AGENT_NAME: z.string().trim().regex(AGENT_NAME_PATTERN, 'must be 1-64 letters, digits, _ . - starting with a letter or digit').default(DEFAULT_AGENT_NAME),
   WORKER_HTTP_PORT: z.preprocess((v) => (v === undefined || v === '' ? '8081' : v), z.string().regex(/^\d+$/, 'must be a port number').transform(Number).refine((n) => n < 65536, 'must be a port number')),
+  // Prometheus endpoint of the main worker process (src/metrics/); 0 or off disables it.
+  METRICS_PORT: z.preprocess(
+    (v) => (v === undefined || v === '' ? '9464' : v === 'off' ? '0' : v),
+    z.string().regex(/^\d+$/, 'must be a port number or off').transform(Number).refine((n) => n < 65536, 'must be a port number or off'),
+  ),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // 0 = the framework's default: none in dev, min(CPU cores, 4) with start.
+  WORKER_IDLE_PROCESSES: boundedInt(0, 0, 16, ''),
+  WORKER_PROCESS_START_TIMEOUT_MS: durationMs(10_000, 300_000, 1_000),
   WORKER_LOAD_THRESHOLD: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z
@@ -99,9 +108,6 @@ const envSchema = z.object({
       .optional(),
   ),
 
-  // 0 = the framework's default: none in dev, min(CPU cores, 4) with start.
-  WORKER_IDLE_PROCESSES: boundedInt(0, 0, 16, ''),
-  WORKER_PROCESS_START_TIMEOUT_MS: durationMs(10_000, 300_000, 1_000),
   OPENAI_API_KEY: optionalText,
   OPENAI_BASE_URL: url(httpUrl).default(OFFICIAL_OPENAI_URL),
   VOICE_MODEL: z.string().trim().min(1).default('gpt-4o-mini'),
@@ -182,6 +188,8 @@ export interface Config {
     /** How long a job process may take to start (load silero, import the agent) before the framework gives up on it. */
     processStartTimeoutMs: number;
   };
+  /** Prometheus endpoint (docs/metrics.md); null when METRICS_PORT is 0 or off. */
+  metrics: { port: number; host: string } | null;
   openai: { apiKey: string; baseURL: string; model: string };
   tts: TtsConfig;
   /**
@@ -303,6 +311,7 @@ function toConfig(env: Env): Config {
       idleProcesses: env.WORKER_IDLE_PROCESSES || undefined,
       processStartTimeoutMs: env.WORKER_PROCESS_START_TIMEOUT_MS,
     },
+    metrics: env.METRICS_PORT === 0 ? null : { port: env.METRICS_PORT, host: env.METRICS_HOST },
     openai: { apiKey: openaiKey, baseURL: env.OPENAI_BASE_URL, model: env.VOICE_MODEL },
     ttsFallback: env.CARTESIA_API_KEY ? openaiTtsFallback(env) : undefined,
     tts: env.CARTESIA_API_KEY

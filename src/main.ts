@@ -11,6 +11,8 @@ import { createLettaClient } from './letta/client.js';
 import { MemoryQueue } from './memory/memory-queue.js';
 import { startOrphanSweeper } from './memory/orphan-sweeper.js';
 import { openMemoryQueue } from './memory/open-queue.js';
+import { startJobReporting } from './metrics/job-reporting.js';
+import { startMetricsServer } from './metrics/metrics-server.js';
 import { createWorkerServices, memoryQueueOptions, type WorkerServices } from './services.js';
 import { publishTurnMetrics, setAgentMode } from './telemetry/turn-publisher.js';
 import { frameworkLoadThreshold, isProductionCommand, watchLoad } from './worker-load.js';
@@ -34,11 +36,16 @@ export default defineAgent({
     const mode = config.hybridStreaming ? 'hybrid' : 'letta';
     const onPublishError = (err: unknown) => worker.logger.warn({ err: String(err) }, 'could not publish turn metrics to the room');
     const callerIdentity = await callerIdentityOf(ctx, config.memoryScope);
+    // The main worker process serves these on METRICS_PORT (docs/metrics.md).
+    const metrics = startJobReporting(config.metrics, worker.queue, worker.logger);
     const call = await prepareVoiceCall(worker, session, {
       sessionId: ctx.job.id,
       callerIdentity,
       // The voice room page shows each turn's latency and the mode.
-      onTurn: (report) => void publishTurnMetrics(ctx.room, report, { onError: onPublishError }),
+      onTurn: (report) => {
+        metrics?.observeTurn(report);
+        void publishTurnMetrics(ctx.room, report, { onError: onPublishError });
+      },
     });
     // A job process runs one call: drain its turns into Letta before it exits (with a deadline); leftovers stay journaled.
     ctx.addShutdownCallback(async () => {
@@ -46,6 +53,8 @@ export default defineAgent({
       if (unqueued > 0) worker.logger.warn({ unqueued }, 'turns lost: Letta never became reachable to name its agent during this call');
       services = undefined;
       await worker.close();
+      // After the drain, so its writes are in the final snapshot.
+      await metrics?.stop();
     });
     // In caller scope the session listens to the caller whose memory it uses, never to someone else in the room.
     await session.start({ agent: call.agent, room: ctx.room, inputOptions: callerIdentity && !ctx.isFakeJob ? { participantIdentity: callerIdentity } : undefined });
@@ -85,6 +94,12 @@ function runWorker(): void {
     logger,
   });
   cli.runApp(new ServerOptions({ ...base, ...loadLimit }));
+  if (config.metrics) {
+    // WORKER_HTTP_PORT belongs to the framework's server (only / and /worker); job processes push to this one.
+    startMetricsServer({ ...config.metrics, logger }).catch((err: unknown) =>
+      logger.warn({ err: err instanceof Error ? err.message : String(err), ...config.metrics }, 'Prometheus metrics endpoint could not start'),
+    );
+  }
   if (config.memory.store.kind === 'postgres') {
     // Finished calls hand their undelivered turns back to the database; this long-lived queue adopts them (notified
     // at once, else every housekeeping tick), and those of workers on other machines that died (after the lease).
