@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import type { TurnReport } from '../../src/call/turn-recorder.js';
 import { JobMetrics } from '../../src/metrics/job-metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/metrics-server.js';
@@ -64,10 +68,37 @@ describe('Prometheus endpoint', () => {
     expect(sampleValue(after, 'letta_turn_voice_to_voice_seconds_count{mode="hybrid"}')).toBe(1);
   });
 
+  it('takes a snapshot pushed by another OS process (as a job process does)', async () => {
+    const script = `
+      import { JobMetrics } from './src/metrics/job-metrics.ts';
+      import { startSnapshotPusher } from './src/metrics/snapshot-pusher.ts';
+      const job = new JobMetrics();
+      job.observeTurn(${JSON.stringify(report({ mode: 'letta', source: 'letta', llmTtftMs: 900 }))});
+      const pusher = startSnapshotPusher({ registry: job.registry, pushUrl: process.env.PUSH_URL, source: 'job-child', onError: (e) => { console.error(e); process.exit(1); } });
+      await pusher.pushNow();
+      process.exit(0);`;
+    const repo = path.resolve(import.meta.dirname, '../..');
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, env: { ...process.env, PUSH_URL: server.pushUrl }, timeout: 60_000 });
+    const text = await (await fetch(server.scrapeUrl)).text();
+    expect(sampleValue(text, 'letta_turn_llm_ttft_seconds_count{mode="letta",source="letta"}')).toBe(1);
+    expect(sampleValue(text, 'letta_turn_llm_ttft_seconds_bucket{le="1",mode="letta",source="letta"}')).toBe(1);
+  });
+
   it('rejects malformed pushes and unknown paths', async () => {
     const bad = await fetch(server.pushUrl, { method: 'POST', body: '{"metrics": 3}' });
     expect(bad.status).toBe(400);
     expect((await fetch(server.scrapeUrl.replace('/metrics', '/nope'))).status).toBe(404);
+  });
+});
+
+describe('METRICS_PORT / METRICS_HOST', () => {
+  const env = { OPENAI_API_KEY: 'sk-test', DEEPGRAM_API_KEY: 'dg', LETTA_API_KEY: 'letta' };
+  it('defaults to 127.0.0.1:9464, is disabled by 0 or off, and rejects anything else', () => {
+    expect(loadConfig(env, { requireLiveKit: false }).metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadConfig({ ...env, METRICS_PORT: '9100', METRICS_HOST: '0.0.0.0' }, { requireLiveKit: false }).metrics).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(loadConfig({ ...env, METRICS_PORT: 'off' }, { requireLiveKit: false }).metrics).toBeNull();
+    expect(loadConfig({ ...env, METRICS_PORT: '0' }, { requireLiveKit: false }).metrics).toBeNull();
+    expect(() => loadConfig({ ...env, METRICS_PORT: 'ninety' }, { requireLiveKit: false })).toThrow(ConfigError);
   });
 });
 
