@@ -1,7 +1,8 @@
 /**
  * npm run memory:dead-letters -- list [--json]
  * npm run memory:dead-letters -- requeue <turn-id>... | --all
- * Options: --data-dir DIR (default MEMORY_DATA_DIR or ./data).
+ * Options: --data-dir DIR (default MEMORY_DATA_DIR or ./data). With MEMORY_STORE=postgres (and no --data-dir) the
+ * dead letters are those in MEMORY_DATABASE_URL; a requeue is left as a request that a running worker takes.
  * Requeued turns go to the end of their agent's queue with their original id and otid.
  */
 import 'dotenv/config';
@@ -37,6 +38,19 @@ if (values.help) {
 }
 const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
 const [command = 'list', ...ids] = positionals;
+
+if (process.env.MEMORY_STORE?.trim() === 'postgres' && values['data-dir'] === undefined) {
+  const cli = await import('../src/memory/postgres/store-cli.js');
+  if (command === 'list') {
+    await cli.listDatabaseDeadLetters(cli.databaseUrlFromEnv(), values.json);
+    process.exit(0);
+  }
+  if (command !== 'requeue' || values.all === (ids.length > 0)) {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  process.exit(await cli.requeueDatabaseDeadLetters(cli.databaseUrlFromEnv(), values.all ? 'all' : ids));
+}
 
 if (command === 'list') {
   const { deadLetters } = await inspectDataDir(dataDir);

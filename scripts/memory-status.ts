@@ -1,5 +1,6 @@
 /**
  * npm run memory:status [-- --data-dir DIR] [--json]
+ * With MEMORY_STORE=postgres (and no --data-dir) it reads the database at MEMORY_DATABASE_URL instead.
  * Read-only view of the memory journals (one slot per job process): works for stopped workers
  * and next to running ones (it never takes a lock).
  */
@@ -25,6 +26,11 @@ function parseCommandLine() {
 const { values } = parseCommandLine();
 if (values.help) {
   console.log(USAGE);
+  process.exit(0);
+}
+if (process.env.MEMORY_STORE?.trim() === 'postgres' && values['data-dir'] === undefined) {
+  const { databaseUrlFromEnv, printDatabaseStatus } = await import('../src/memory/postgres/store-cli.js');
+  await printDatabaseStatus(databaseUrlFromEnv(), values.json);
   process.exit(0);
 }
 const dataDir = resolve(values['data-dir'] ?? process.env.MEMORY_DATA_DIR ?? MEMORY_DEFAULTS.dataDir);
