@@ -52,10 +52,12 @@ describe('an interrupted reply', () => {
     await harness.services.queue.whenIdle();
 
     expect(harness.reports[0]!.interrupted).toBe(true);
-    const [firstTurn] = letta.clientMessagesOf(harness.agentId).map((m) => m.text);
-    expect(firstTurn).toContain(`User: ${QUESTION}`);
-    expect(firstTurn).toContain(INTERRUPTED_NOTE);
-    expect(firstTurn).toContain('Sailing is the art of moving a boat with the wind.');
-    expect(firstTurn).not.toContain('THE-LAST-SENTENCE-NOBODY-HEARD');
+    // A write-behind turn is the caller's words as a user message, then what they heard as an assistant message.
+    const [said, heard] = letta.clientMessagesOf(harness.agentId);
+    expect(said).toMatchObject({ role: 'user', text: QUESTION });
+    expect(heard?.role).toBe('assistant');
+    expect(heard?.text).toContain(INTERRUPTED_NOTE);
+    expect(heard?.text).toContain('Sailing is the art of moving a boat with the wind.');
+    expect(heard?.text).not.toContain('THE-LAST-SENTENCE-NOBODY-HEARD');
   });
 });
