@@ -10,7 +10,7 @@
 //   --no-write           print only; leave BENCHMARKS.md alone
 //
 // Writes out/bench/browser-results.json and the "## Mouth-to-ear through the SFU" section of BENCHMARKS.md.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import { startCallRig } from '../simulation/browser/call-rig.js';
 import { medianDifferenceCI, summarize, type Summary } from '../simulation/harness/metrics.js';
 import { startVoiceCallHarness, type ProviderLatencies } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
+import { writeBenchmarkSection } from './benchmarks-section.js';
 
 const RESULTS_FILE = path.resolve('out/bench/browser-results.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -215,28 +216,6 @@ export function renderSection(r: BrowserBenchResults): string {
   return lines.join('\n');
 }
 
-/** Replaces this section of BENCHMARKS.md, or puts it right after the "## Voice latency" section (or at the end). */
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const lines = current.split('\n');
-  const nextHeading = (from: number) => {
-    const i = lines.findIndex((x, j) => j > from && /^## /.test(x));
-    return i < 0 ? lines.length : i;
-  };
-  const own = lines.findIndex((x) => x.trim() === HEADING);
-  let start: number;
-  let end: number;
-  if (own >= 0) {
-    start = own;
-    end = nextHeading(own);
-  } else {
-    const voice = lines.findIndex((x) => x.trim() === '## Voice latency');
-    start = end = voice >= 0 ? nextHeading(voice) : lines.length;
-  }
-  const next = [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n');
-  writeFileSync(file, `${next.replace(/\n{3,}/g, '\n\n').trimEnd()}\n`);
-}
-
 async function main(): Promise<void> {
   const { values: args } = parseArgs({
     options: {
@@ -263,7 +242,7 @@ async function main(): Promise<void> {
   const section = renderSection(results);
   console.log(`\n${section}`);
   if (!args['no-write']) {
-    writeSection(BENCHMARKS_FILE, section);
+    writeBenchmarkSection(BENCHMARKS_FILE, HEADING, section, '## Voice latency');
     console.log(`Updated the "${HEADING.slice(3)}" section of ${path.relative(process.cwd(), BENCHMARKS_FILE)}`);
   }
   if (values(results.browser).length < Math.min(10, results.browser.length)) process.exitCode = 1;

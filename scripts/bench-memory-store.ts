@@ -11,7 +11,7 @@
  * Writes out/bench/memory-store.json and the "## Memory store: file journal vs PostgreSQL" section of BENCHMARKS.md.
  */
 import Letta from '@letta-ai/letta-client';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { openMemoryQueue, type MemoryStoreChoice } from '../src/memory/open-queue.js';
 import { startDebianPostgres } from '../simulation/real-servers/debian-postgres.js';
 import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
+import { writeBenchmarkSection } from './benchmarks-section.js';
 
 const HEADING = '## Memory store: file journal vs PostgreSQL';
 const RESULTS_FILE = path.resolve('out/bench/memory-store.json');
@@ -159,28 +160,6 @@ function renderSection(r: Results): string {
   return lines.join('\n');
 }
 
-/** Replaces this section of BENCHMARKS.md, or puts it right after "## Memory write-behind" (or at the end). */
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const lines = current.split('\n');
-  const nextHeading = (from: number) => {
-    const i = lines.findIndex((x, j) => j > from && /^## /.test(x));
-    return i < 0 ? lines.length : i;
-  };
-  const own = lines.findIndex((x) => x.trim() === HEADING);
-  let start: number;
-  let end: number;
-  if (own >= 0) {
-    start = own;
-    end = nextHeading(own);
-  } else {
-    const memory = lines.findIndex((x) => x.trim() === '## Memory write-behind');
-    start = end = memory >= 0 ? nextHeading(memory) : lines.length;
-  }
-  const next = [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n');
-  writeFileSync(file, `${next.replace(/\n{3,}/g, '\n\n').trimEnd()}\n`);
-}
-
 async function main(): Promise<void> {
   const server = await startLettaServer({ latencyMs: LETTA_MS, messageLatencyMs: 0, tokenDelayMs: 0, includeReasoning: false, includeToolCalls: false });
   const db = await startDebianPostgres({ fsync: true });
@@ -211,7 +190,7 @@ async function main(): Promise<void> {
   const section = renderSection(results);
   console.log(`\n${section}`);
   if (!values['no-write']) {
-    writeSection(BENCHMARKS_FILE, section);
+    writeBenchmarkSection(BENCHMARKS_FILE, HEADING, section, '## Memory write-behind');
     console.log(`Updated the "${HEADING.slice(3)}" section of BENCHMARKS.md; raw numbers in ${path.relative(process.cwd(), RESULTS_FILE)}`);
   }
   const bad = results.runs.filter((r) => r.turnsStored !== TURNS || r.duplicates !== 0);
