@@ -86,6 +86,14 @@ export interface VoiceCallHarnessOptions {
   env?: Record<string, string>;
   /** Core memory of the seeded Letta agent. Default: persona + human (Sam). */
   seedBlocks?: SeedBlock[];
+  /** Tags of the seeded agent (caller scope finds a caller's agent by them: src/callers/caller-tags.ts). */
+  seedTags?: string[];
+  /** Archival passages of the seeded agent, created through Letta's own route before the call starts. */
+  seedPassages?: readonly string[];
+  /** The caller's identity, passed to prepareVoiceCall (needed with env LETTA_MEMORY_SCOPE=caller). */
+  callerIdentity?: string;
+  /** Letta's archival search time (embedding + vector search), per search; see LettaServerOptions.searchLatencyMs. */
+  lettaSearchLatencyMs?: number | (() => number);
   /** The OpenAI stand-in's reply to a chat request. Default: the server's echo reply. */
   openaiReply?: (req: ChatRequestBody) => string;
   /** The Letta stand-in's reply to a user message. */
@@ -181,6 +189,7 @@ export async function startProviders(latencies: ProviderLatencies, options: Voic
       messageLatencyMs: latencies.lettaStepMs,
       tokenDelayMs: latencies.lettaTokenDelayMs,
       streamMode: latencies.lettaStreamMode,
+      ...(options.lettaSearchLatencyMs !== undefined ? { searchLatencyMs: options.lettaSearchLatencyMs } : {}),
       ...(options.lettaReply ? { replyFor: options.lettaReply } : {}),
       ...(options.lettaMemoryFact ? { memoryFactFor: options.lettaMemoryFact } : {}),
     }),
@@ -189,6 +198,7 @@ export async function startProviders(latencies: ProviderLatencies, options: Voic
   ]);
   const agent = letta.seedAgent({
     name: 'Agent_66',
+    ...(options.seedTags ? { tags: options.seedTags } : {}),
     blocks: options.seedBlocks ?? [
       { label: 'persona', value: SEEDED_PERSONA },
       { label: 'human', value: SEEDED_HUMAN },
@@ -234,6 +244,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'voice-call-journal-'));
   const config = harnessConfig(providers, variant, dataDir, options.env);
   const services = await createWorkerServices(config, redactingLogger(secretsOf(config), log()));
+  for (const text of options.seedPassages ?? []) await services.letta.agents.passages.create(providers.agentId, { text });
   const vad = await loadVad();
 
   const session = variant === 'stock-openai' ? createStockSession(config, vad) : createAgentSession(config, services.chat, vad);
@@ -250,7 +261,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
   let call: VoiceCall | undefined;
   let agent: voice.Agent;
   if (variant === 'hybrid' || variant === 'letta') {
-    call = await prepareVoiceCall(services, session, { onTurn: (r) => reports.push(r) });
+    call = await prepareVoiceCall(services, session, { onTurn: (r) => reports.push(r), callerIdentity: options.callerIdentity });
     agent = call.agent;
   } else if (variant === 'letta-blocking') {
     await services.memory.refreshAtSessionStart(3_000); // resolves the Letta agent id, as the worker would

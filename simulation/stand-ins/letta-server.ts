@@ -206,6 +206,13 @@ export interface LettaServerOptions {
    * index moves on when the message type changes). Default false.
    */
   interleaveReasoning: boolean;
+  /**
+   * Archival search time on top of `latencyMs`: Letta embeds the query (a call to the embedding provider) and runs a
+   * vector search before it answers (letta 0.16.8, letta/server/rest_api/routers/v1/agents.py
+   * `search_archival_memory` -> AgentManager.search_agent_archival_memory_async). A function draws one value per
+   * search (e.g. 150-400 ms). Default 0.
+   */
+  searchLatencyMs?: number | (() => number);
 }
 
 /** A message in an agent's history, as the server stored it. */
@@ -1424,9 +1431,12 @@ class LettaServerImpl implements LettaServer {
    * rank by how many query words a passage shares (ties: newest first), which
    * keeps results deterministic while still returning the closest passages first.
    */
-  private searchPassages(ctx: RequestContext, agent: AgentRecord): Promise<void> | void {
+  private async searchPassages(ctx: RequestContext, agent: AgentRecord): Promise<void> {
     const query = ctx.query.get('query');
     if (query === null) return sendJson(ctx.res, 422, validation(missing(['query', 'query'], null)));
+    const searchLatency = this.options.searchLatencyMs;
+    await sleep(typeof searchLatency === 'function' ? searchLatency() : (searchLatency ?? 0), ctx.signal);
+    if (ctx.signal.aborted) return;
     const tags = ctx.query.getAll('tags');
     const matchAll = ctx.query.get('tag_match_mode') === 'all';
     const start = ctx.query.get('start_datetime');

@@ -1,0 +1,262 @@
+// `npm run bench:recall`: issue 11 item 4's benchmark. Recall on vs off, side by side in one run with the same
+// injected latencies (REALISTIC_LATENCIES), in caller scope, on a seeded caller agent with archival passages.
+//
+//   --turns N            audio turns per variant (default 12; calls of --lines-per-call lines, interleaved)
+//   --lines-per-call N   default 4
+//   --search-ms MIN-MAX  Letta archival search time, drawn uniformly per search (default 150-400)
+//   --report-only        re-render BENCHMARKS.md from out/bench/recall.json
+//   --no-write           print only; leave BENCHMARKS.md alone
+//
+// "Recall in time" is read off what the LLM actually got: the chat request that was spoken (the last one the
+// OpenAI stand-in received before the turn's TTS request) contains the passage seeded for this very line. A turn
+// whose line was searched but whose spoken request lacks that passage counts as late.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { callerAgentTags } from '../src/callers/caller-tags.js';
+import { medianDifferenceCI, summarize } from '../simulation/harness/metrics.js';
+import { REALISTIC_LATENCIES, startVoiceCallHarness, type VoiceCallHarnessOptions } from '../simulation/harness/voice-call-harness.js';
+import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
+
+const OUT_FILE = path.resolve('out/bench/recall.json');
+const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
+const SECTION = '## Recall on vs off';
+const APP = 'bench';
+const CALLER = 'bench-caller';
+/** Issue 11: recall may cost at most 2% of voice-to-voice p50. */
+const TARGET_RATIO = 1.02;
+
+/** One passage per bench line, sharing its distinctive words (the stand-in ranks by shared words), in BENCH_LINES order. */
+const LINE_PASSAGES = [
+  'Weather today matters to Sam: he only sails when the forecast is calm.',
+  'Sam likes a short joke about sailors, nothing long.',
+  'Sam has a daughter studying in Paris; he often asks what time it is there now.',
+  'Sam keeps his dinghy in the harbor, quite far from his flat.',
+  'Sam wants to call his sister Mia more often; she prefers evenings.',
+  'Sam bought boat shoes last spring and disliked how fast the soles wore out.',
+  'The marina opens late on Sunday, Sam found out the hard way.',
+  'Sam cooks fish for dinner most Fridays and dislikes mushrooms.',
+];
+/** Realistic clutter: older facts that match none of the lines well. */
+const OTHER_PASSAGES = [
+  'Sam works as a librarian in a small coastal town.',
+  'Sam is allergic to cats.',
+  'Sam prefers tea over coffee in winter.',
+  'Sam ran a half marathon three years ago.',
+  'Sam reads detective novels before bed.',
+  'Sam plays chess online with an old school friend.',
+  'Sam drives an old blue hatchback.',
+  'Sam grows tomatoes on his balcony.',
+  'Sam learned to sail from his grandfather.',
+  'Sam plans a trip to Norway next summer.',
+  'Sam dislikes loud restaurants.',
+  'Sam repairs his own bicycle.',
+];
+
+type VariantName = 'recall-off' | 'recall-on';
+const VARIANTS: Record<VariantName, { description: string; env: Record<string, string> }> = {
+  'recall-off': {
+    description: 'caller scope, no recall (RECALL_SEARCH=false, RECALL_RECENT_MESSAGES=0)',
+    env: { RECALL_SEARCH: 'false', RECALL_RECENT_MESSAGES: '0' },
+  },
+  'recall-on': {
+    description: 'caller scope, recall with its defaults (recent messages at session start, archival search while the caller speaks)',
+    env: { RECALL_SEARCH: 'true' },
+  },
+};
+
+type RecallOutcome = 'in-time' | 'late' | 'not-searched';
+
+interface TurnRecord {
+  line: string;
+  voiceToVoiceMs: number | null;
+  /** recall-on only: whether this line's passage was in the spoken chat request. */
+  recall?: RecallOutcome;
+  /** Archival searches Letta received during the turn, ms relative to the spoken chat request (negative: before). */
+  searchesVsRequestMs?: number[];
+  error?: string;
+}
+
+interface Results {
+  command: string;
+  machine: string;
+  loadAverage: number[];
+  startedAt: string;
+  durationSeconds: number;
+  searchLatencyMs: [number, number];
+  latencies: typeof REALISTIC_LATENCIES;
+  recallEnv: Record<string, string | undefined>;
+  turns: Record<VariantName, TurnRecord[]>;
+}
+
+async function runVariant(name: VariantName, lines: readonly string[], searchMs: [number, number]): Promise<TurnRecord[]> {
+  const options: VoiceCallHarnessOptions = {
+    variant: 'hybrid',
+    env: { LETTA_MEMORY_SCOPE: 'caller', AGENT_NAME: APP, ...VARIANTS[name].env },
+    callerIdentity: CALLER,
+    seedTags: callerAgentTags(APP, CALLER),
+    seedPassages: [...OTHER_PASSAGES, ...LINE_PASSAGES],
+    lettaSearchLatencyMs: () => searchMs[0] + Math.random() * (searchMs[1] - searchMs[0]),
+    openaiReply: () => BENCH_REPLY,
+    lettaReply: () => BENCH_REPLY,
+  };
+  const harness = await startVoiceCallHarness(options);
+  const { openai, letta } = harness.servers;
+  const out: TurnRecord[] = [];
+  try {
+    for (const line of lines) {
+      const mark = { openai: openai.requests.length, letta: letta.requests.length };
+      try {
+        const turn = await harness.say(line);
+        const record: TurnRecord = { line, voiceToVoiceMs: turn.breakdown?.voiceToVoiceMs ?? null };
+        if (name === 'recall-on') {
+          const ttsAt = turn.timeline.ttsRequestAt ?? Number.POSITIVE_INFINITY;
+          const chats = openai.requests.slice(mark.openai).filter((r) => r.path.endsWith('/chat/completions'));
+          const spoken = chats.filter((r) => r.receivedAt <= ttsAt).at(-1) ?? chats.at(-1);
+          const passage = LINE_PASSAGES[BENCH_LINES.indexOf(line)]!;
+          const searches = letta.requests.slice(mark.letta).filter((r) => r.route === 'passages.search');
+          record.searchesVsRequestMs = searches.map((s) => Math.round(s.receivedAt - (spoken?.receivedAt ?? Number.NaN)));
+          record.recall = spoken?.rawBody.includes(passage) ? 'in-time' : searches.length > 0 ? 'late' : 'not-searched';
+        }
+        out.push(record);
+      } catch (err) {
+        out.push({ line, voiceToVoiceMs: null, error: (err as Error).message });
+      }
+    }
+  } finally {
+    await harness.close();
+  }
+  return out;
+}
+
+function render(r: Results): string {
+  const v2v = (n: VariantName) => r.turns[n].map((t) => t.voiceToVoiceMs ?? Number.NaN);
+  const off = summarize(v2v('recall-off'));
+  const on = summarize(v2v('recall-on'));
+  const ci = medianDifferenceCI(v2v('recall-off'), v2v('recall-on'));
+  const ratio = on.p50 / off.p50;
+  const ratioLow = 1 + ci.low / off.p50;
+  const ratioHigh = 1 + ci.high / off.p50;
+  const onTurns = r.turns['recall-on'];
+  const count = (o: RecallOutcome) => onTurns.filter((t) => t.recall === o).length;
+  const searched = onTurns.flatMap((t) => t.searchesVsRequestMs ?? []);
+  const failures = Object.values(r.turns).flat().filter((t) => t.error).length;
+  const pct = (n: number) => `${Math.round((100 * n) / Math.max(1, onTurns.length))}%`;
+  const verdict = ratio <= TARGET_RATIO ? `meets the ≤ ${TARGET_RATIO}× target` : `misses the ≤ ${TARGET_RATIO}× target`;
+  const ms = (x: number) => (Number.isFinite(x) ? `${Math.round(x)} ms` : 'n/a');
+  return [
+    SECTION,
+    '',
+    '<!-- generated by scripts/bench-recall.ts; edit the script, not this section -->',
+    '',
+    "Issue 11 item 4: the same voice harness as above (real `AgentSession`, silero VAD, Deepgram / Cartesia plugins,",
+    'local stand-ins), in caller scope (`LETTA_MEMORY_SCOPE=caller`) on a seeded caller agent with',
+    `${LINE_PASSAGES.length + OTHER_PASSAGES.length} archival passages, one of which matches each spoken line. Both variants run in one process with the`,
+    `same injected latencies (REALISTIC_LATENCIES, as in Voice latency), calls interleaved round by round; Letta's archival`,
+    `search takes ${r.searchLatencyMs[0]}-${r.searchLatencyMs[1]} ms (uniform per search, on top of the request). "In time" means the chat request`,
+    "that was spoken contained this line's passage (read off the OpenAI stand-in's request body); \"late\" means the line",
+    'was searched but its matches had not arrived when the reply request started (they are kept for the next turn).',
+    '',
+    `**Reproduce:** \`npm run bench:recall\`. Command of this run: \`${r.command}\``,
+    '',
+    `**Machine:** ${r.machine}; load average at the end ${r.loadAverage.map((x) => x.toFixed(2)).join(' / ')}. Run started ${r.startedAt}, took ${(r.durationSeconds / 60).toFixed(1)} min.`,
+    '',
+    '| variant | turns | voice-to-voice p50 | p95 |',
+    '|---|---|---|---|',
+    `| recall-off: ${VARIANTS['recall-off'].description} | ${off.n} | ${ms(off.p50)} | ${ms(off.p95)} |`,
+    `| recall-on: ${VARIANTS['recall-on'].description} | ${on.n} | ${ms(on.p50)} | ${ms(on.p95)} |`,
+    '',
+    `**On / off (p50):** ${ratio.toFixed(3)}× (95% interval of the median difference ${ms(ci.low)} to ${ms(ci.high)}, i.e. ${ratioLow.toFixed(3)}× to ${ratioHigh.toFixed(3)}×): ${verdict}.`,
+    '',
+    `**Recall in time:** ${count('in-time')} of ${onTurns.length} turns (${pct(count('in-time'))}); late ${count('late')} (${pct(count('late'))}); not searched ${count('not-searched')}.` +
+      ` Searches started ${searched.length === 0 ? 'n/a' : `${ms(summarize(searched).p50)} (median) relative to the spoken chat request (negative: before it)`}.`,
+    failures > 0 ? `\n**Failed turns:** ${failures} (see out/bench/recall.json).` : '',
+    '',
+  ].join('\n');
+}
+
+function writeSection(file: string, section: string): void {
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const lines = current.split('\n');
+  const start = lines.findIndex((x) => x.trim() === SECTION);
+  if (start < 0) {
+    writeFileSync(file, `${current.trimEnd()}\n\n${section.trimEnd()}\n`);
+    return;
+  }
+  let end = lines.findIndex((x, i) => i > start && /^## /.test(x));
+  if (end < 0) end = lines.length;
+  writeFileSync(file, [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n').replace(/\n{3,}/g, '\n\n'));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      turns: { type: 'string', default: '12' },
+      'lines-per-call': { type: 'string', default: '4' },
+      'search-ms': { type: 'string', default: '150-400' },
+      'report-only': { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
+    },
+  });
+  let results: Results;
+  if (values['report-only']) {
+    results = JSON.parse(readFileSync(OUT_FILE, 'utf8')) as Results;
+  } else {
+    const turns = positive(values.turns, '--turns');
+    const linesPerCall = positive(values['lines-per-call'], '--lines-per-call');
+    const searchMs = values['search-ms'].split('-').map(Number) as [number, number];
+    if (searchMs.length !== 2 || !searchMs.every((x) => Number.isFinite(x) && x >= 0) || searchMs[0] > searchMs[1]) throw new UsageError('--search-ms must be MIN-MAX in ms');
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const names = Object.keys(VARIANTS) as VariantName[];
+    const byVariant: Record<VariantName, TurnRecord[]> = { 'recall-off': [], 'recall-on': [] };
+    const rounds = Math.ceil(turns / linesPerCall);
+    for (let round = 0; round < rounds; round++) {
+      const lines = Array.from({ length: linesPerCall }, (_, i) => BENCH_LINES[(round * linesPerCall + i) % BENCH_LINES.length]!);
+      // Rotate the order each round so neither variant always runs first.
+      for (const name of names.map((_, i) => names[(i + round) % names.length]!)) {
+        const started = performance.now();
+        const records = await runVariant(name, lines, searchMs);
+        byVariant[name].push(...records);
+        const recall = name === 'recall-on' ? `  recall ${records.map((t) => t.recall ?? '?').join(' ')}` : '';
+        console.log(`  round ${round + 1}/${rounds} ${name.padEnd(10)} v2v ${records.map((t) => Math.round(t.voiceToVoiceMs ?? Number.NaN)).join(' ')} ms${recall}  (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      }
+    }
+    results = {
+      command: `npm run bench:recall${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+      machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'} (shared with other jobs), Node ${process.version}, ${os.platform()} ${os.release()}`,
+      loadAverage: os.loadavg(),
+      startedAt: startedAt.toISOString(),
+      durationSeconds: (performance.now() - t0) / 1000,
+      searchLatencyMs: searchMs,
+      latencies: REALISTIC_LATENCIES,
+      recallEnv: Object.fromEntries(Object.entries(VARIANTS).map(([n, v]) => [n, JSON.stringify(v.env)])),
+      turns: byVariant,
+    };
+    mkdirSync(path.dirname(OUT_FILE), { recursive: true });
+    writeFileSync(OUT_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  }
+  const section = render(results);
+  console.log(`\n${section}`);
+  if (!values['no-write']) {
+    writeSection(BENCHMARKS_FILE, section);
+    console.log(`Updated the "${SECTION}" section of ${path.relative(process.cwd(), BENCHMARKS_FILE)}; raw: ${path.relative(process.cwd(), OUT_FILE)}`);
+  }
+}
+
+function positive(value: string | undefined, name: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive whole number`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+main().then(
+  () => process.exit(0), // silero's inference worker and keep-alive sockets would keep the process alive
+  (err: unknown) => {
+    console.error(err instanceof UsageError ? `bench:recall: ${err.message}` : err);
+    process.exit(1);
+  },
+);
