@@ -124,10 +124,19 @@ async function expectDrainedIntoLetta(worker: WorkerProcess, room: string, lines
   return drained[0];
 }
 
+/** A sample's value from Prometheus text, e.g. `letta_turns_total{mode="hybrid",source="openai"}`. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
 describe('development mode: tsx src/main.ts dev', () => {
   let worker: WorkerProcess;
+  let metricsUrl: string;
   beforeAll(async () => {
-    worker = await startWorker('dev', await stack.env(), stack.livekit, stack.dir);
+    const env = await stack.env();
+    metricsUrl = `http://127.0.0.1:${env.METRICS_PORT}/metrics`;
+    worker = await startWorker('dev', env, stack.livekit, stack.dir);
   });
   afterAll(async () => {
     await worker?.stop(20_000);
@@ -144,6 +153,19 @@ describe('development mode: tsx src/main.ts dev', () => {
     const offset = worker.output().length;
     const { room } = await call(worker, lines);
     await expectDrainedIntoLetta(worker, room, lines, offset);
+
+    // The main process's Prometheus endpoint holds what the job process observed: real voice turns, real writes. The
+    // job pushes its last snapshot after its queue closed, so give that push a moment.
+    let metrics = '';
+    const deadline = Date.now() + 15_000;
+    do {
+      metrics = await (await fetch(metricsUrl)).text();
+      if ((sample(metrics, 'letta_memory_write_latency_seconds_count') ?? 0) >= 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    } while (Date.now() < deadline);
+    expect(sample(metrics, 'letta_turn_voice_to_voice_seconds_count{mode="hybrid"}')).toBeGreaterThanOrEqual(lines.length);
+    expect(sample(metrics, 'letta_turn_llm_ttft_seconds_count{mode="hybrid",source="openai"}')).toBeGreaterThanOrEqual(lines.length);
+    expect(sample(metrics, 'letta_memory_write_latency_seconds_count')).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -73,6 +73,7 @@ export async function startVoiceStack(): Promise<VoiceStack> {
     LIVEKIT_API_SECRET: livekit.apiSecret,
     AGENT_NAME,
     WORKER_HTTP_PORT: String(await freeTcpPort()),
+    METRICS_PORT: String(await freeTcpPort()),
     WEB_HOST: '127.0.0.1',
     WEB_PORT: String(await freeTcpPort()),
     // Signs the cookie that gives each browser its own caller identity (per-caller memory); unused otherwise.
