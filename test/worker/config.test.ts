@@ -128,12 +128,21 @@ describe('configuration', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LETTA_TIMEOUT_MS', 'MEMORY_DATA_DIR']);
   });
 
-  it.skipIf(process.getuid?.() === 0)('reports a MEMORY_DATA_DIR that is not writable', async () => {
+  it('reports a MEMORY_DATA_DIR that is not writable', async () => {
     const { chmodSync } = await import('node:fs');
     const base = mkdtempSync(path.join(tmpdir(), 'data-dir-'));
-    chmodSync(base, 0o500);
-    expect(problemsOf({ ...validEnv, MEMORY_DATA_DIR: base })).toEqual([`MEMORY_DATA_DIR: is not writable (${base})`]);
+    chmodSync(base, 0o555);
+    // Root may write anywhere, so as root the check runs as `nobody`, for whom the directory is read-only.
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'test/worker/fixtures/config-problems.ts')], {
+      env: { PATH: process.env.PATH, ...validEnv, MEMORY_DATA_DIR: base, TSX_DISABLE_CACHE: '1' },
+      encoding: 'utf8',
+      cwd: tmpdir(), // no developer .env in the way
+      ...asNobody,
+    });
     chmodSync(base, 0o700);
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual([`MEMORY_DATA_DIR: is not writable (${base})`]);
   });
 
   it('the worker exits with code 1 and every problem, without printing secrets', () => {
