@@ -134,7 +134,7 @@ describe('configuration', () => {
     chmodSync(base, 0o555);
     // Root may write anywhere, so as root the check runs as `nobody`, for whom the directory is read-only.
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'test/worker/fixtures/config-problems.ts')], {
+    const result = spawnSync(path.join(repo, 'node_modules/.bin/tsx'), [path.join(repo, 'test/worker/fixtures/config-problems.ts')], {
       env: { PATH: process.env.PATH, ...validEnv, MEMORY_DATA_DIR: base, TSX_DISABLE_CACHE: '1' },
       encoding: 'utf8',
       cwd: tmpdir(), // no developer .env in the way
