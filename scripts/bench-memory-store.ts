@@ -15,12 +15,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { openMemoryQueue, type MemoryStoreChoice } from '../src/memory/open-queue.js';
 import { startDebianPostgres } from '../simulation/real-servers/debian-postgres.js';
 import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
 import { writeBenchmarkSection } from './benchmarks-section.js';
+import { runQueueWorkload, type Percentiles } from './bench-queue-workload.js';
 
 const HEADING = '## Memory store: file journal vs PostgreSQL';
 const RESULTS_FILE = path.resolve('out/bench/memory-store.json');
@@ -42,7 +42,6 @@ const BATCH_MAX = Number(values['batch-max']);
 const CONCURRENCY = Number(values.concurrency);
 const LETTA_MS = Number(values['letta-ms']);
 
-type Percentiles = { p50: number; p99: number; perSecond: number };
 type StoreResult = {
   store: 'file' | 'postgres';
   enqueueSequential: Percentiles;
@@ -60,65 +59,18 @@ type Results = {
   runs: StoreResult[];
 };
 
-function percentiles(samples: number[], totalMs: number): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5), p99: at(0.99), perSecond: (samples.length / totalMs) * 1000 };
-}
-
-const turnFor = (agentId: string, n: number) => ({
-  agentId,
-  sessionId: 'bench',
-  userText: `Benchmark user utterance number ${n}, about as long as a spoken sentence.`,
-  assistantText: `Benchmark assistant reply number ${n}, which was played to the user in full.`,
-  interrupted: false,
-  userAt: Date.now(),
-  assistantAt: Date.now(),
-});
-
 async function run(server: LettaServer, store: MemoryStoreChoice): Promise<StoreResult> {
   const agents = Array.from({ length: AGENTS }, (_, i) => server.seedAgent({ name: `bench-${store.kind}-${i}` }).id);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-memory-store-'));
   const letta = new Letta({ baseURL: server.baseURL, apiKey: 'bench', maxRetries: 0, timeout: 10_000 });
   const queue = await openMemoryQueue({ dataDir, batchMax: BATCH_MAX, maxConcurrency: CONCURRENCY }, store, { letta });
   try {
-    const releases: Array<() => void> = [];
-    const held = agents.map(
-      (agentId) => new Promise<void>((acquired) => void queue.runExclusive(agentId, () => new Promise<void>((release) => (releases.push(release), acquired())))),
-    );
-    await Promise.all(held);
-
-    const half = Math.floor(TURNS / 2);
-    const sequential: number[] = [];
-    let started = performance.now();
-    for (let n = 0; n < half; n++) {
-      const t0 = performance.now();
-      await queue.enqueue(turnFor(agents[n % AGENTS], n));
-      sequential.push(performance.now() - t0);
-    }
-    const sequentialMs = performance.now() - started;
-    const concurrent: number[] = [];
-    started = performance.now();
-    for (let n = half; n < TURNS; n += AGENTS) {
-      await Promise.all(
-        agents.slice(0, Math.min(AGENTS, TURNS - n)).map(async (agentId, i) => {
-          const t0 = performance.now();
-          await queue.enqueue(turnFor(agentId, n + i));
-          concurrent.push(performance.now() - t0);
-        }),
-      );
-    }
-    const concurrentMs = performance.now() - started;
-
-    started = performance.now();
-    for (const release of releases) release();
-    await queue.whenIdle();
-    const drainMs = performance.now() - started;
+    const { sequential, concurrent, drainMs } = await runQueueWorkload(queue, agents, TURNS);
     await server.idle();
     return {
       store: store.kind,
-      enqueueSequential: percentiles(sequential, sequentialMs),
-      enqueueConcurrent: percentiles(concurrent, concurrentMs),
+      enqueueSequential: sequential,
+      enqueueConcurrent: concurrent,
       drainMs,
       drainTurnsPerSecond: (TURNS / drainMs) * 1000,
       turnsStored: agents.reduce((n, id) => n + server.userMessagesOf(id).length, 0),

@@ -12,10 +12,10 @@ import Letta from '@letta-ai/letta-client';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { MemoryQueue } from '../src/memory/memory-queue.js';
 import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
+import { runQueueWorkload, type Percentiles } from './bench-queue-workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,23 +42,6 @@ type Result = {
   turnsStored: number;
   duplicates: number;
 };
-type Percentiles = { p50: number; p99: number; perSecond: number };
-
-function percentiles(samples: number[], totalMs: number): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  return { p50: at(0.5), p99: at(0.99), perSecond: (samples.length / totalMs) * 1000 };
-}
-
-const turnFor = (agentId: string, n: number) => ({
-  agentId,
-  sessionId: 'bench',
-  userText: `Benchmark user utterance number ${n}, about as long as a spoken sentence.`,
-  assistantText: `Benchmark assistant reply number ${n}, which was played to the user in full.`,
-  interrupted: false,
-  userAt: Date.now(),
-  assistantAt: Date.now(),
-});
 
 async function run(server: LettaServer, label: string, batchMax: number): Promise<Result> {
   const agents = Array.from({ length: AGENTS }, (_, i) => server.seedAgent({ name: `bench-${label}-${i}` }).id);
@@ -67,47 +50,13 @@ async function run(server: LettaServer, label: string, batchMax: number): Promis
   const queue = await MemoryQueue.open({ dataDir, batchMax, maxConcurrency: CONCURRENCY }, { letta });
   const requestsBefore = server.requests.length;
   try {
-    // Hold every agent so phase 1 measures the journal alone.
-    const releases: Array<() => void> = [];
-    const held = agents.map(
-      (agentId) => new Promise<void>((acquired) => void queue.runExclusive(agentId, () => new Promise<void>((release) => (releases.push(release), acquired())))),
-    );
-    await Promise.all(held);
-
-    const half = Math.floor(TURNS / 2);
-    // Sequential: one caller at a time, each waits for its fsync (a single voice session).
-    const sequential: number[] = [];
-    let started = performance.now();
-    for (let n = 0; n < half; n++) {
-      const t0 = performance.now();
-      await queue.enqueue(turnFor(agents[n % AGENTS], n));
-      sequential.push(performance.now() - t0);
-    }
-    const sequentialMs = performance.now() - started;
-    // Concurrent: one caller per agent at once (many sessions ending turns together), group commit.
-    const concurrent: number[] = [];
-    started = performance.now();
-    for (let n = half; n < TURNS; n += AGENTS) {
-      await Promise.all(
-        agents.slice(0, Math.min(AGENTS, TURNS - n)).map(async (agentId, i) => {
-          const t0 = performance.now();
-          await queue.enqueue(turnFor(agentId, n + i));
-          concurrent.push(performance.now() - t0);
-        }),
-      );
-    }
-    const concurrentMs = performance.now() - started;
-
-    started = performance.now();
-    for (const release of releases) release();
-    await queue.whenIdle();
-    const drainMs = performance.now() - started;
+    const { sequential, concurrent, drainMs } = await runQueueWorkload(queue, agents, TURNS);
     await server.idle();
     return {
       label,
       batchMax,
-      appendSequential: percentiles(sequential, sequentialMs),
-      appendConcurrent: percentiles(concurrent, concurrentMs),
+      appendSequential: sequential,
+      appendConcurrent: concurrent,
       drainMs,
       requests: server.requests.length - requestsBefore,
       turnsStored: agents.reduce((n, id) => n + server.userMessagesOf(id).length, 0),
