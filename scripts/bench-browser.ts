@@ -20,6 +20,7 @@ import { medianDifferenceCI, summarize, type Summary } from '../simulation/harne
 import { startVoiceCallHarness, type ProviderLatencies } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
 import { writeBenchmarkSection } from './benchmarks-section.js';
+import { positiveWholeNumber, runCommand } from './cli.js';
 
 const RESULTS_FILE = path.resolve('out/bench/browser-results.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -46,12 +47,6 @@ interface BrowserBenchResults {
   joinAttempts: number[];
   harness: MeasuredLine[] | null;
   failures: string[];
-}
-
-function positive(value: string | undefined, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
-  return n;
 }
 
 async function run(turns: number, linesPerCall: number, withHarness: boolean, log: (l: string) => void): Promise<BrowserBenchResults> {
@@ -231,8 +226,8 @@ async function main(): Promise<void> {
   if (args['report-only']) {
     results = JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as BrowserBenchResults;
   } else {
-    const turns = positive(args.turns, '--turns');
-    const linesPerCall = positive(args['lines-per-call'], '--lines-per-call');
+    const turns = positiveWholeNumber(args.turns, '--turns');
+    const linesPerCall = positiveWholeNumber(args['lines-per-call'], '--lines-per-call');
     log(`Browser mouth-to-ear: ${turns} turns (calls of ${linesPerCall} lines)${args['no-harness'] ? '' : ', with the in-process harness for comparison'}`);
     results = await run(turns, linesPerCall, !args['no-harness'], log);
     mkdirSync(path.dirname(RESULTS_FILE), { recursive: true });
@@ -248,10 +243,4 @@ async function main(): Promise<void> {
   if (values(results.browser).length < Math.min(10, results.browser.length)) process.exitCode = 1;
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-    process.exit(1);
-  },
-);
+runCommand('bench:browser', main);

@@ -20,6 +20,7 @@ import { callerAgentTags } from '../src/callers/caller-tags.js';
 import { medianDifferenceCI, summarize } from '../simulation/harness/metrics.js';
 import { REALISTIC_LATENCIES, startVoiceCallHarness, type VoiceCallHarnessOptions } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
+import { positiveWholeNumber, runCommand, UsageError } from './cli.js';
 
 const OUT_FILE = path.resolve('out/bench/recall.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -234,8 +235,8 @@ async function main(): Promise<void> {
   if (values['report-only']) {
     results = JSON.parse(readFileSync(OUT_FILE, 'utf8')) as Results;
   } else {
-    const turns = positive(values.turns, '--turns');
-    const linesPerCall = positive(values['lines-per-call'], '--lines-per-call');
+    const turns = positiveWholeNumber(values.turns, '--turns');
+    const linesPerCall = positiveWholeNumber(values['lines-per-call'], '--lines-per-call');
     const searchMs = values['search-ms'].split('-').map(Number) as [number, number];
     if (searchMs.length !== 2 || !searchMs.every((x) => Number.isFinite(x) && x >= 0) || searchMs[0] > searchMs[1]) throw new UsageError('--search-ms must be MIN-MAX in ms');
     const startedAt = new Date();
@@ -276,18 +277,4 @@ async function main(): Promise<void> {
   }
 }
 
-function positive(value: string | undefined, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive whole number`);
-  return n;
-}
-
-class UsageError extends Error {}
-
-main().then(
-  () => process.exit(0), // silero's inference worker and keep-alive sockets would keep the process alive
-  (err: unknown) => {
-    console.error(err instanceof UsageError ? `bench:recall: ${err.message}` : err);
-    process.exit(1);
-  },
-);
+runCommand('bench:recall', main);

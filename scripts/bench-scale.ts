@@ -16,6 +16,7 @@ import { formatMarkdownTable, ms, summarize } from '../simulation/harness/metric
 import { startLiveKitServer } from '../simulation/stand-ins/livekit-server.js';
 import { updateReadme } from './bench-readme.js';
 import type { ScaleCallReport } from './bench-scale-call.js';
+import { runCommand } from './cli.js';
 
 const OUT_DIR = path.resolve('out/bench');
 const RESULTS_FILE = path.join(OUT_DIR, 'scale-results.json');
@@ -284,10 +285,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runCommand('bench:scale', main);

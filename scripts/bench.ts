@@ -21,6 +21,7 @@ import { RESULTS_FILE, loadResults, saveResults } from './bench-results.js';
 import { runTextBench } from './bench-text.js';
 import { VARIANTS, type VariantName } from './bench-variants.js';
 import { renderSummarySvg } from './chart.js';
+import { positiveWholeNumber, runCommand, UsageError } from './cli.js';
 
 const OUT_DIR = path.resolve('out/bench');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -95,9 +96,9 @@ async function main(): Promise<void> {
   if (values['report-only']) {
     results = loadResults(RESULTS_FILE);
   } else {
-    const turnsPerVariant = positive(values.turns, '--turns');
+    const turnsPerVariant = positiveWholeNumber(values.turns, '--turns');
     const textTurns = Number(values['text-turns']);
-    const linesPerCall = positive(values['lines-per-call'], '--lines-per-call');
+    const linesPerCall = positiveWholeNumber(values['lines-per-call'], '--lines-per-call');
     const variants = (values.variants?.split(',').map((s) => s.trim()) ?? Object.keys(VARIANTS)) as VariantName[];
     for (const v of variants) if (!(v in VARIANTS)) throw new UsageError(`unknown variant "${v}" (known: ${Object.keys(VARIANTS).join(', ')})`);
     const startedAt = new Date();
@@ -145,18 +146,4 @@ async function main(): Promise<void> {
   console.log(`Raw timings: ${path.relative(process.cwd(), RESULTS_FILE)}; chart: ${path.relative(process.cwd(), path.join(OUT_DIR, 'voice-summary.svg'))}`);
 }
 
-function positive(value: string | undefined, name: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive whole number`);
-  return n;
-}
-
-class UsageError extends Error {}
-
-main().then(
-  () => process.exit(0), // silero's inference worker and keep-alive sockets would keep the process alive
-  (err: unknown) => {
-    console.error(err instanceof UsageError ? `bench: ${err.message}` : err);
-    process.exit(1);
-  },
-);
+runCommand('bench', main);

@@ -8,6 +8,7 @@ import { formatTable, ms } from '../simulation/harness/metrics.js';
 import { REALISTIC_LATENCIES, startVoiceCallHarness, type MeasuredTurn, type VoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
 import type { ChatRequestBody } from '../simulation/stand-ins/openai-server.js';
 import { renderWaterfallSvg } from './chart.js';
+import { runCommand, UsageError } from './cli.js';
 
 /** The caller's lines: the first relies on seeded core memory, the last on what line two taught Letta. */
 const SCRIPT = [
@@ -139,12 +140,4 @@ function report(harness: VoiceCallHarness, turns: MeasuredTurn[], mode: string):
   }
 }
 
-class UsageError extends Error {}
-
-main().then(
-  () => process.exit(0), // silero's inference worker and keep-alive sockets would keep the process alive
-  (err: unknown) => {
-    console.error(err instanceof UsageError ? `demo: ${err.message}` : err);
-    process.exit(1);
-  },
-);
+runCommand('demo', main);
