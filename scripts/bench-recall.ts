@@ -12,7 +12,7 @@
 // worker drops an older search's answer once a newer one starts), so the prompt's recall section came from what
 // the caller was saying now, not from the previous turn. Separately: whether that request held the passage seeded
 // for this very line (read off the request body).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { medianDifferenceCI, summarize } from '../simulation/harness/metrics.js'
 import { REALISTIC_LATENCIES, startVoiceCallHarness, type VoiceCallHarnessOptions } from '../simulation/harness/voice-call-harness.js';
 import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
 import { positiveWholeNumber, runCommand, UsageError } from './cli.js';
+import { writeBenchmarkSection } from './benchmarks-section.js';
 
 const OUT_FILE = path.resolve('out/bench/recall.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -208,19 +209,6 @@ function render(r: Results): string {
   ].join('\n');
 }
 
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const lines = current.split('\n');
-  const start = lines.findIndex((x) => x.trim() === SECTION);
-  if (start < 0) {
-    writeFileSync(file, `${current.trimEnd()}\n\n${section.trimEnd()}\n`);
-    return;
-  }
-  let end = lines.findIndex((x, i) => i > start && /^## /.test(x));
-  if (end < 0) end = lines.length;
-  writeFileSync(file, [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n').replace(/\n{3,}/g, '\n\n'));
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -272,7 +260,7 @@ async function main(): Promise<void> {
   const section = render(results);
   console.log(`\n${section}`);
   if (!values['no-write']) {
-    writeSection(BENCHMARKS_FILE, section);
+    writeBenchmarkSection(BENCHMARKS_FILE, SECTION, section);
     console.log(`Updated the "${SECTION}" section of ${path.relative(process.cwd(), BENCHMARKS_FILE)}; raw: ${path.relative(process.cwd(), OUT_FILE)}`);
   }
 }

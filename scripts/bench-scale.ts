@@ -17,6 +17,7 @@ import { startLiveKitServer } from '../simulation/stand-ins/livekit-server.js';
 import { updateReadme } from './bench-readme.js';
 import type { ScaleCallReport } from './bench-scale-call.js';
 import { runCommand } from './cli.js';
+import { writeBenchmarkSection } from './benchmarks-section.js';
 
 const OUT_DIR = path.resolve('out/bench');
 const RESULTS_FILE = path.join(OUT_DIR, 'scale-results.json');
@@ -222,19 +223,6 @@ function renderWorkerAtRest(w: WorkerAtRest | string | undefined): string[] {
   ];
 }
 
-function writeSection(file: string, section: string): void {
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
-  const lines = current.split('\n');
-  const start = lines.findIndex((x) => x.trim() === SECTION);
-  if (start < 0) {
-    writeFileSync(file, `${current.trimEnd()}\n\n${section.trimEnd()}\n`);
-    return;
-  }
-  let end = lines.findIndex((x, i) => i > start && /^## /.test(x));
-  if (end < 0) end = lines.length;
-  writeFileSync(file, [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n').replace(/\n{3,}/g, '\n\n'));
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -280,7 +268,7 @@ async function main(): Promise<void> {
   const section = render(results);
   console.log(`\n${section}`);
   if (!values['no-write']) {
-    writeSection(BENCHMARKS_FILE, section);
+    writeBenchmarkSection(BENCHMARKS_FILE, SECTION, section);
     if (existsSync(path.join(OUT_DIR, 'voice-results.json'))) updateReadme();
   }
 }

@@ -2,9 +2,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * Writes one benchmark's generated section into BENCHMARKS.md: replaces the section under `heading` (up to the next
- * `## ` heading), or, the first time, puts it right after the section headed `after` (or at the end).
+ * `## ` heading), or, the first time, puts it right after the section headed `after` (or at the end without one).
  */
-export function writeBenchmarkSection(file: string, heading: string, section: string, after: string): void {
+export function writeBenchmarkSection(file: string, heading: string, section: string, after?: string): void {
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
   const lines = current.split('\n');
   const nextHeading = (from: number) => {
@@ -18,7 +18,7 @@ export function writeBenchmarkSection(file: string, heading: string, section: st
     start = own;
     end = nextHeading(own);
   } else {
-    const anchor = lines.findIndex((x) => x.trim() === after);
+    const anchor = after === undefined ? -1 : lines.findIndex((x) => x.trim() === after);
     start = end = anchor >= 0 ? nextHeading(anchor) : lines.length;
   }
   const next = [...lines.slice(0, start), ...section.trimEnd().split('\n'), '', ...lines.slice(end)].join('\n');
