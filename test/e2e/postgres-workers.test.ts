@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDebianPostgres, type DebianPostgres } from '../../simulation/real-servers/debian-postgres.js';
 import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
-import { startJsonWorker, until, type WorkerTurn } from './support/json-worker.js';
+import { startJsonWorker, until, type WorkerTurn } from '../support/json-worker.js';
 
 /**
  * Two worker processes as two hosts: they share only the PostgreSQL database (no data dir at all), write to the Letta

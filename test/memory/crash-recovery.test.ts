@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inspectDataDir } from '../../src/memory/journal/inspect-data-dir.js';
 import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
-
-type WorkerEvent = { event: string; turns?: Array<{ agentId: string; id: string; otid: string }>; written?: number; unwritten?: number };
+import { startJsonWorker, until } from '../support/json-worker.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'drain-worker.ts');
 let server: LettaServer;
@@ -25,45 +23,9 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-/** Runs the worker as its own node process (no npx wrapper), so SIGKILL hits the worker itself. */
-function startWorker(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], {
-    env: { ...process.env, LETTA_BASE_URL: server.baseURL, MEMORY_DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  const events: WorkerEvent[] = [];
-  const waiters: Array<() => void> = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      events.push(JSON.parse(line) as WorkerEvent);
-    } catch {
-      return;
-    }
-    for (const wake of waiters.splice(0)) wake();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => (children.delete(child), resolve(code))));
-  const next = async (name: string): Promise<WorkerEvent> => {
-    for (;;) {
-      const found = events.find((e) => e.event === name);
-      if (found) return found;
-      const woke = new Promise<void>((resolve) => waiters.push(resolve));
-      const code = await Promise.race([woke.then(() => 'event' as const), exited]);
-      if (code !== 'event') throw new Error(`worker exited (${code}) before "${name}": ${stderr}`);
-    }
-  };
-  return { child, next, exited, stderr: () => stderr };
-}
-
-async function until(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+/** The drain worker fixture as its own node process, pointed at this test's Letta server and data dir. */
+const startWorker = (env: Record<string, string>) =>
+  startJsonWorker(FIXTURE, { LETTA_BASE_URL: server.baseURL, MEMORY_DATA_DIR: dataDir, ...env }, children);
 
 describe('crash recovery (separate worker process)', () => {
   it('a worker killed with SIGKILL mid-drain, then restarted, writes every turn exactly once and in order', async () => {
@@ -72,12 +34,12 @@ describe('crash recovery (separate worker process)', () => {
     const { turns } = await first.next('enqueued');
     expect(turns).toHaveLength(80);
     const stored = () => agents.reduce((n, id) => n + server.userMessagesOf(id).length, 0);
-    await until(() => stored() >= 12);
+    await until(() => stored() >= 12, 20_000);
     // Leave two requests applied by Letta but unanswered at the moment of the kill.
     const messageRequests = () => server.requests.filter((r) => r.route === 'messages.create').length;
     const before = messageRequests();
     server.slowApplyNext(2, 1_000, 'messages.create');
-    await until(() => messageRequests() >= before + 2);
+    await until(() => messageRequests() >= before + 2, 20_000);
     first.child.kill('SIGKILL');
     expect(await first.exited).toBeNull();
     const writtenBeforeCrash = stored();
