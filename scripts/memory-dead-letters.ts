@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { inspectDataDir } from '../src/memory/journal/inspect-data-dir.js';
 import { requeueDeadLetters } from '../src/memory/journal/requeue-dead-letters.js';
 import { MEMORY_DEFAULTS } from '../src/memory/options.js';
+import { excerpt } from '../src/memory/status-format.js';
 
 const USAGE = 'usage: memory:dead-letters -- list [--json] | requeue <turn-id>... | requeue --all   [--data-dir DIR]';
 
@@ -92,7 +93,3 @@ if (command === 'list') {
   process.exit(2);
 }
 
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 100 ? `${flat.slice(0, 99)}…` : flat;
-}

@@ -9,6 +9,7 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inspectDataDir, type DataDirReport, type SlotReport } from '../src/memory/journal/inspect-data-dir.js';
 import { MEMORY_DEFAULTS } from '../src/memory/options.js';
+import { formatAge, formatMs } from '../src/memory/status-format.js';
 
 const USAGE = 'usage: memory:status [-- --data-dir DIR] [--json]';
 
@@ -93,17 +94,6 @@ function describeWorker(slot: SlotReport): string {
     case 'stopped':
       return 'no worker';
   }
-}
-
-function formatMs(ms: number | null): string {
-  return ms === null ? 'n/a' : `${Math.round(ms)} ms`;
-}
-
-function formatAge(ms: number): string {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
-  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
 }
 
 function formatBytes(bytes: number): string {

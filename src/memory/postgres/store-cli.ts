@@ -1,5 +1,6 @@
 import type { RequeueSelection } from '../turn-store.js';
 import { inspectDatabase, requestRequeue, type DatabaseReport } from './inspect-database.js';
+import { excerpt, formatAge, formatMs } from '../status-format.js';
 
 /** `memory:status` and `memory:dead-letters` when MEMORY_STORE=postgres: the same questions, asked of the database. */
 
@@ -72,18 +73,3 @@ export async function requeueDatabaseDeadLetters(databaseUrl: string, selection:
   return 0;
 }
 
-function excerpt(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 100 ? `${flat.slice(0, 99)}…` : flat;
-}
-
-function formatMs(ms: number | null): string {
-  return ms === null ? 'n/a' : `${Math.round(ms)} ms`;
-}
-
-function formatAge(ms: number): string {
-  const seconds = Math.max(0, Math.round(ms / 1000));
-  if (seconds < 60) return `${seconds}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
-  return `${Math.floor(seconds / 3600)}h ${Math.floor((seconds % 3600) / 60)}m`;
-}
