@@ -33,6 +33,7 @@ function createProviderTts(settings: TtsConfig): tts.TTS {
       model: settings.model,
       ...(settings.voice ? { voice: settings.voice } : {}),
       ...(settings.baseUrl ? { baseUrl: settings.baseUrl } : {}),
+      progressiveFrames: settings.progressiveFrames,
     });
   }
   return new openai.TTS({ apiKey: settings.apiKey, baseURL: settings.baseURL, model: settings.model, voice: settings.voice as openai.TTSVoices });
