@@ -1,64 +1,87 @@
-// One call of `npm run bench:scale`, in its own process as LiveKit runs each job: the worker's session (silero VAD,
-// Deepgram / Cartesia plugins, OpenAI / Letta SDKs, memory queue) with the simulated caller and this call's local
-// provider stand-ins. Talks to the parent over IPC: "ready" after a warm-up line, waits for "go", reports its numbers.
-import { startVoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
-import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
+// One call process of `npm run bench:scale`: what a LiveKit job process holds during a call (the worker's session,
+// simulation/harness/job-session.ts) and nothing else. The parent runs the provider stand-ins and synthesizes the
+// caller's lines; this process plays each line it is told to (real time), notes when the reply starts playing out,
+// and measures its own CPU and memory between measure-start and measure-end. Runs compiled, under plain `node`.
+import { readFileSync } from 'node:fs';
+import { initializeLogger } from '@livekit/agents';
+import { startJobSession, type JobSession } from '../simulation/harness/job-session.js';
+import { memoryBreakdown, type ChildMessage, type ParentMessage } from './bench-scale-protocol.js';
 
-export interface ScaleCallReport {
-  voiceToVoiceMs: number[];
-  /** CPU time (user + system) this process used during the measured turns. */
-  cpuMs: number;
-  wallMs: number;
-  /** Resident set size: after the warm-up, and the highest seen while the measured turns ran. */
-  rssAfterWarmupMiB: number;
-  rssMaxMiB: number;
-  failures: string[];
+function send(message: ChildMessage): void {
+  process.send?.(message);
 }
 
-type ParentMessage = { type: 'go' };
+const lines = new Map<string, Int16Array>();
+
+function lineAudio(file: string): Int16Array {
+  let pcm = lines.get(file);
+  if (!pcm) {
+    const bytes = readFileSync(file);
+    pcm = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    lines.set(file, pcm);
+  }
+  return pcm;
+}
+
+/** CPU, wall time and sampled RSS of this process over the measured turns. */
+function startMeasuring(): () => ChildMessage {
+  const samples: number[] = [process.memoryUsage.rss()];
+  const sampler = setInterval(() => samples.push(process.memoryUsage.rss()), 200);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - t0;
+    clearInterval(sampler);
+    samples.push(process.memoryUsage.rss());
+    const sorted = samples.map((x) => x / 2 ** 20).sort((a, b) => a - b);
+    return {
+      type: 'measured',
+      measurement: {
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        wallMs,
+        rssMaxMiB: sorted.at(-1)!,
+        rssP50MiB: sorted[Math.floor(sorted.length / 2)]!,
+        memory: memoryBreakdown(),
+      },
+    };
+  };
+}
 
 async function main(): Promise<void> {
-  const lines = Number(process.argv[2] ?? '4');
-  const offset = Number(process.argv[3] ?? '0');
-  const harness = await startVoiceCallHarness({ variant: 'hybrid', openaiReply: () => BENCH_REPLY, lettaReply: () => BENCH_REPLY });
-  const failures: string[] = [];
-  try {
-    // Warm-up: caches (synthesized caller lines, the stand-in's reply audio), connection pools and JIT.
-    await harness.say(BENCH_LINES[offset % BENCH_LINES.length]!);
-    const go = new Promise<void>((resolve) => process.once('message', (m: ParentMessage) => m.type === 'go' && resolve()));
-    const mib = (bytes: number) => bytes / (1024 * 1024);
-    const rssAfterWarmupMiB = mib(process.memoryUsage.rss());
-    process.send?.({ type: 'ready' });
-    await go;
-    let rssMax = process.memoryUsage.rss();
-    const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage.rss())), 200);
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const v2v: number[] = [];
-    for (let i = 0; i < lines; i++) {
-      const line = BENCH_LINES[(offset + 1 + i) % BENCH_LINES.length]!;
-      try {
-        const turn = await harness.say(line);
-        if (turn.breakdown) v2v.push(turn.breakdown.voiceToVoiceMs);
-        else failures.push(`${line}: no audio`);
-      } catch (err) {
-        failures.push(`${line}: ${(err as Error).message}`);
+  initializeLogger({ pretty: false, level: process.env.HARNESS_LOG_LEVEL ?? 'error' });
+  let session: JobSession | undefined;
+  let stopMeasuring: (() => ChildMessage) | undefined;
+  await new Promise<void>((resolve, reject) => {
+    process.on('message', (message: ParentMessage) => {
+      switch (message.type) {
+        case 'start':
+          startJobSession({ env: message.env, sampleRate: message.sampleRate }).then((s) => {
+            session = s;
+            send({ type: 'ready', memory: memoryBreakdown() });
+          }, reject);
+          break;
+        case 'say':
+          if (!session) return reject(new Error('say before start'));
+          session.say(lineAudio(message.pcmFile)).then(
+            (turn) => send({ type: 'turn', id: message.id, turn }),
+            (err: unknown) => send({ type: 'turn', id: message.id, error: err instanceof Error ? err.message : String(err) }),
+          );
+          break;
+        case 'measure-start':
+          stopMeasuring = startMeasuring();
+          break;
+        case 'measure-end':
+          if (stopMeasuring) send(stopMeasuring());
+          stopMeasuring = undefined;
+          break;
+        case 'close':
+          void (session?.close() ?? Promise.resolve()).then(resolve, reject);
+          break;
       }
-    }
-    const cpu = process.cpuUsage(cpu0);
-    clearInterval(sampler);
-    const report: ScaleCallReport = {
-      voiceToVoiceMs: v2v,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      wallMs: performance.now() - t0,
-      rssAfterWarmupMiB,
-      rssMaxMiB: mib(rssMax),
-      failures,
-    };
-    process.send?.({ type: 'report', report });
-  } finally {
-    await harness.close();
-  }
+    });
+    process.once('disconnect', () => resolve());
+  });
 }
 
 main().then(

@@ -1,39 +1,59 @@
 // `npm run bench:scale`: N concurrent calls, each in its own process (as LiveKit runs one job per process), for
-// N = 1, 4, 8, 12, 16, 20 by default. Reports voice-to-voice p50 / p95 over every measured turn, CPU per call (share
-// of one core while its turns ran) and resident memory per process, and replaces the "## Concurrent calls" section
-// of BENCHMARKS.md. Raw numbers: out/bench/scale-results.json.
+// N = 1, 4, 8, 12, 16, 20 by default. Each call process is compiled JavaScript under plain `node` holding only the
+// worker's session (scripts/bench-scale-call.ts); this process runs every call's provider stand-ins and synthesizes
+// the caller's lines once. Reports voice-to-voice p50 / p95 over every measured turn, CPU per call (share of one core
+// while its turns ran), this process's CPU (the stand-ins) and resident memory per job process, and replaces the
+// "## Concurrent calls" section of BENCHMARKS.md. Raw numbers: out/bench/scale-results.json.
 //
 //   --counts 1,4,8     which N to run          --lines N   measured turns per call (default 4, after a warm-up line)
 //   --report-only      re-render from the results file      --no-write  leave BENCHMARKS.md alone
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatMarkdownTable, ms, summarize } from '../simulation/harness/metrics.js';
 import { startLiveKitServer } from '../simulation/stand-ins/livekit-server.js';
 import { updateReadme } from './bench-readme.js';
-import type { ScaleCallReport } from './bench-scale-call.js';
+import { ScaleCall, synthesizeLines } from './bench-scale-driver.js';
+import type { CallProcessMeasurement, LineAudio, MemoryBreakdown } from './bench-scale-protocol.js';
+import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
 import { runCommand } from './cli.js';
 import { writeBenchmarkSection } from './benchmarks-section.js';
 
 const OUT_DIR = path.resolve('out/bench');
 const RESULTS_FILE = path.join(OUT_DIR, 'scale-results.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'bench-scale-call.ts');
+/** The call process, compiled by tsconfig.bench.json (production job processes run compiled JavaScript too). */
+const BUILD_CONFIG = 'tsconfig.bench.json';
+const CHILD = path.resolve('out/bench/build/scripts/bench-scale-call.js');
+const SAMPLE_RATE = 24_000;
+/** Silence the caller leaves after the agent finished speaking, before the next line (as the voice harness). */
+const PAUSE_BETWEEN_LINES_MS = 500;
 const SECTION = '## Concurrent calls';
 
 /** Issue 12's targets: p95 within 1.1× of a single call, at most 200 MiB per job process. */
 const P95_RATIO_TARGET = 1.1;
 const RSS_TARGET_MIB = 200;
 
+/** One call's measured turns, and what its job process measured of itself meanwhile. */
+interface CallResult {
+  voiceToVoiceMs: number[];
+  failures: string[];
+  measurement?: CallProcessMeasurement;
+  memoryAtReady?: MemoryBreakdown;
+}
+
 interface ScaleRun {
   calls: number;
-  reports: ScaleCallReport[];
+  results: CallResult[];
+  /** Call processes that did not start or did not exit cleanly. */
   crashed: number;
   loadAverage: number[];
+  /** CPU time of this process (every call's stand-ins) and wall time of the measured turns. */
+  parentCpuMs: number;
+  wallMs: number;
 }
 
 /** The production worker (compiled, `node dist/src/main.js start`) registered and idle: its process tree. */
@@ -54,31 +74,49 @@ interface ScaleResults {
   machine: string;
 }
 
-async function runCalls(calls: number, lines: number): Promise<ScaleRun> {
-  const children = Array.from({ length: calls }, (_, i) =>
-    fork(CHILD, [String(lines), String(i)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, HARNESS_LOG_LEVEL: 'error' } }),
-  );
-  const reports: ScaleCallReport[] = [];
-  let crashed = 0;
-  const ready = children.map(
-    (child) =>
-      new Promise<boolean>((resolve) => {
-        child.on('message', (m: { type: string; report?: ScaleCallReport }) => {
-          if (m.type === 'ready') resolve(true);
-          if (m.type === 'report' && m.report) reports.push(m.report);
-        });
-        child.once('exit', () => resolve(false));
+function compileCallProcess(): void {
+  execFileSync(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', BUILD_CONFIG], { stdio: 'inherit' });
+}
+
+async function runCalls(calls: number, lines: number, audio: readonly LineAudio[]): Promise<ScaleRun> {
+  const started = await Promise.allSettled(Array.from({ length: calls }, () => ScaleCall.start({ module: CHILD, reply: BENCH_REPLY })));
+  const live = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  let crashed = calls - live.length;
+  for (const s of started) if (s.status === 'rejected') console.error(`  a call process did not start: ${(s.reason as Error).message}`);
+  const line = (call: number, turn: number) => audio[(call + turn) % audio.length]!;
+  try {
+    // Warm-up (not measured): connection pools, JIT, the stand-ins' reply audio.
+    const warm = await Promise.allSettled(live.map((c, i) => c.say(line(i, 0))));
+    for (const w of warm) if (w.status === 'rejected') console.error(`  warm-up failed: ${(w.reason as Error).message}`);
+    // Every call starts its measured turns together.
+    for (const c of live) c.measureStart();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const results = await Promise.all(
+      live.map(async (c, i): Promise<CallResult> => {
+        const result: CallResult = { voiceToVoiceMs: [], failures: [], memoryAtReady: c.memoryAtReady };
+        for (let t = 1; t <= lines; t++) {
+          try {
+            result.voiceToVoiceMs.push((await c.say(line(i, t))).voiceToVoiceMs);
+          } catch (err) {
+            result.failures.push(`${line(i, t).text}: ${(err as Error).message}`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_LINES_MS));
+        }
+        result.measurement = await c.measureEnd().catch(() => undefined);
+        return result;
       }),
-  );
-  const exited = children.map((child) => new Promise<void>((resolve) => child.once('exit', (code) => ((crashed += code === 0 ? 0 : 1), resolve()))));
-  let stderr = '';
-  for (const child of children) child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-  // Start every call's measured turns together, once all have warmed up.
-  const ok = await Promise.all(ready);
-  for (const [i, child] of children.entries()) if (ok[i]) child.send({ type: 'go' });
-  await Promise.all(exited);
-  if (crashed > 0) console.error(`  ${crashed} of ${calls} call processes failed; last stderr:\n${stderr}`);
-  return { calls, reports, crashed, loadAverage: os.loadavg() };
+    );
+    const cpu = process.cpuUsage(cpu0);
+    const wallMs = performance.now() - t0;
+    const loadAverage = os.loadavg();
+    const codes = await Promise.all(live.map((c) => c.close()));
+    crashed += codes.filter((code) => code !== 0).length;
+    return { calls, results, crashed, loadAverage, parentCpuMs: (cpu.user + cpu.system) / 1000, wallMs };
+  } catch (err) {
+    await Promise.all(live.map((c) => c.close()));
+    throw err;
+  }
 }
 
 function freePort(): Promise<number> {
@@ -160,55 +198,94 @@ async function measureWorkerAtRest(): Promise<WorkerAtRest | string> {
   }
 }
 
+const measured = (run: ScaleRun) => run.results.flatMap((x) => (x.measurement ? [x.measurement] : []));
+const turnsOf = (run: ScaleRun) => run.results.flatMap((x) => x.voiceToVoiceMs);
+
 function render(r: ScaleResults): string {
   const single = r.runs.find((x) => x.calls === 1);
-  const singleP95 = single ? summarize(single.reports.flatMap((x) => x.voiceToVoiceMs)).p95 : Number.NaN;
+  const singleP95 = single ? summarize(turnsOf(single)).p95 : Number.NaN;
   const rows = r.runs.map((run) => {
-    const v2v = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs));
-    const cpu = summarize(run.reports.map((x) => (100 * x.cpuMs) / x.wallMs));
-    const rss = summarize(run.reports.map((x) => x.rssMaxMiB));
-    const failures = run.reports.reduce((n, x) => n + x.failures.length, 0) + run.crashed;
+    const v2v = summarize(turnsOf(run));
+    const cpu = summarize(measured(run).map((x) => (100 * x.cpuMs) / x.wallMs));
+    const rss = summarize(measured(run).map((x) => x.rssMaxMiB));
+    const parentCpu = (100 * run.parentCpuMs) / run.wallMs;
+    const failures = run.results.reduce((n, x) => n + x.failures.length, 0) + run.crashed;
     return [
       String(run.calls),
       String(v2v.n),
       `${ms(v2v.p50)} / ${ms(v2v.p95)}`,
       `${(v2v.p95 / singleP95).toFixed(2)}×`,
       `${cpu.p50.toFixed(1)} %`,
+      `${parentCpu.toFixed(0)} % (${(parentCpu / run.calls).toFixed(1)} % per call)`,
       `${ms(rss.p50)} / ${ms(rss.max)}`,
       String(failures),
       run.loadAverage[0]!.toFixed(1),
     ];
   });
-  const within = r.runs.filter((run) => {
-    const p95 = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs)).p95;
-    return run.crashed === 0 && p95 <= P95_RATIO_TARGET * singleP95;
-  });
+  const within = r.runs.filter((run) => run.crashed === 0 && summarize(turnsOf(run)).p95 <= P95_RATIO_TARGET * singleP95);
   const most = within.length ? Math.max(...within.map((x) => x.calls)) : 0;
-  const maxRss = Math.max(...r.runs.flatMap((run) => run.reports.map((x) => x.rssMaxMiB)));
+  const maxRss = Math.max(...r.runs.flatMap((run) => measured(run).map((x) => x.rssMaxMiB)));
   return [
     SECTION,
     '',
-    'N calls at once, each in its own process as LiveKit runs jobs: the worker\'s session (silero VAD, Deepgram and',
-    'Cartesia plugins, OpenAI and Letta SDKs, memory queue) plus the simulated caller and that call\'s own local provider',
-    'stand-ins (they cost little once warmed up: the caller\'s lines and the reply audio are synthesized in a warm-up',
-    'turn that is not measured). All N calls start their measured turns together. CPU per call = CPU time of the',
-    'process ÷ wall time of its measured turns (100 % = one core). RSS = the process\'s highest resident set size while',
-    'its turns ran (it includes the stand-ins and the harness, so it overstates a job process).',
+    '<!-- generated by scripts/bench-scale.ts; edit the script, not this section -->',
+    '',
+    'N calls at once, each in its own process as LiveKit runs jobs, and each process holds what a job process holds and',
+    'nothing more: compiled JavaScript under plain `node` (as `npm start` runs), the agent file `src/main.ts` with its',
+    'prewarm (silero VAD loaded once) and the entry\'s session (loadConfig → createWorkerServices → createAgentSession →',
+    'prepareVoiceCall: Deepgram and Cartesia plugins, OpenAI and Letta SDKs, memory queue), with a simulated microphone',
+    'that plays the caller\'s line in real time (20 ms frames) and a loudspeaker that plays the reply out in real time',
+    '(scripts/bench-scale-call.ts, simulation/harness/job-session.ts). There is no room: the WebRTC and Opus work of',
+    '@livekit/rtc-node in a real job process is not in these numbers. The benchmark process holds the rest: each call\'s',
+    'own provider stand-ins (injected latencies as in Voice latency) and the caller\'s lines, synthesized once (espeak-ng)',
+    'and handed to the call processes as PCM files. A warm-up line per call is not measured; then all N calls start',
+    'their measured turns together.',
+    '',
+    'Voice-to-voice is read on one clock, inside the job process: the line\'s last voiced sample as its microphone',
+    'delivered it, to the first sample of the reply its loudspeaker played out. CPU per call = CPU time of the job',
+    'process (all threads) ÷ wall time of its measured turns (100 % = one core). Stand-ins CPU = the benchmark process\'s',
+    'CPU over the same time: it shares the 2 cores with the calls, so the machine\'s budget is both columns together.',
+    'RSS = each job process\'s highest resident set size, sampled every 200 ms while its turns ran (p50 over processes',
+    '/ highest).',
     '',
     `**Reproduce:** \`npm run bench:scale\`. Command of this run: \`${r.command}\`.`,
     '',
     `**Machine:** ${r.machine}. Run started ${r.startedAt}, took ${(r.durationSeconds / 60).toFixed(1)} min. ${r.linesPerCall} measured turns per call.`,
     '',
     formatMarkdownTable(
-      ['calls', 'turns', 'voice-to-voice p50 / p95 (ms)', 'p95 vs 1 call', 'CPU per call p50', 'RSS per process p50 / max (MiB)', 'failed turns', 'load avg (1 min)'],
+      [
+        'calls',
+        'turns',
+        'voice-to-voice p50 / p95 (ms)',
+        'p95 vs 1 call',
+        'CPU per call p50',
+        'stand-ins CPU (benchmark process)',
+        'RSS per job process p50 / max (MiB)',
+        'failed turns',
+        'load avg (1 min)',
+      ],
       rows,
     ),
     '',
     `- Most concurrent calls with p95 within ${P95_RATIO_TARGET}× of one call: **${most}** (target ≥ 16).`,
-    `- Highest RSS of a call process: **${ms(maxRss)} MiB** (target ≤ ${RSS_TARGET_MIB} MiB per job process; ${maxRss <= RSS_TARGET_MIB ? 'met' : 'MISSED'}).`,
+    `- Highest RSS of a job process: **${ms(maxRss)} MiB** (target ≤ ${RSS_TARGET_MIB} MiB per job process; ${maxRss <= RSS_TARGET_MIB ? 'met' : 'MISSED'}).`,
+    ...renderMemory(r.runs),
     '',
     ...renderWorkerAtRest(r.workerAtRest),
   ].join('\n');
+}
+
+/** Where a job process's memory is at the end of its turns (median over the processes of the largest run). */
+function renderMemory(runs: ScaleRun[]): string[] {
+  const run = runs.at(-1);
+  const m = run ? measured(run).map((x) => x.memory) : [];
+  if (!run || m.length === 0) return [];
+  const p50 = (pick: (x: MemoryBreakdown) => number) => ms(summarize(m.map(pick)).p50);
+  return [
+    `- Where it is (${run.calls} calls, median at the end of the turns, \`process.memoryUsage()\`): RSS ${p50((x) => x.rss)} MiB, ` +
+      `of which V8 heap ${p50((x) => x.heapTotal)} MiB (${p50((x) => x.heapUsed)} used) and external ${p50((x) => x.external)} MiB ` +
+      `(${p50((x) => x.arrayBuffers)} in ArrayBuffers); the rest is code (Node, onnxruntime, rtc-node) and native allocations.`,
+  ];
 }
 
 function renderWorkerAtRest(w: WorkerAtRest | string | undefined): string[] {
@@ -245,14 +322,18 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const workerAtRest = await measureWorkerAtRest();
     console.log(`  worker at rest: ${JSON.stringify(workerAtRest)}`);
+    compileCallProcess();
+    const audioDir = mkdtempSync(path.join(os.tmpdir(), 'bench-scale-lines-'));
+    const audio = await synthesizeLines(BENCH_LINES, audioDir, SAMPLE_RATE);
     const runs: ScaleRun[] = [];
     for (const calls of counts) {
       const started = performance.now();
-      const run = await runCalls(calls, lines);
+      const run = await runCalls(calls, lines, audio);
       runs.push(run);
-      const v2v = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs));
+      const v2v = summarize(turnsOf(run));
       console.log(`  ${calls} calls: v2v p50 ${ms(v2v.p50)} p95 ${ms(v2v.p95)} ms (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
+    rmSync(audioDir, { recursive: true, force: true });
     const argv = process.argv.slice(2);
     results = {
       runs,

@@ -10,10 +10,8 @@
 // this process, so one turn's waterfall can be read off a single clock.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { ReadableStream } from 'node:stream/web';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { AgentState } from '@letta-ai/letta-client/resources/agents/agents';
 import { initializeLogger, log, tokenize, voice, type metrics, type VAD } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
@@ -29,11 +27,14 @@ import { CartesiaServer, type CartesiaRequestRecord } from '../stand-ins/cartesi
 import { DeepgramServer } from '../stand-ins/deepgram-server.js';
 import { startLettaServer, type LettaServer, type SeedBlock } from '../stand-ins/letta-server.js';
 import { startOpenAIServer, type ChatRequestBody, type OpenAIServer } from '../stand-ins/openai-server.js';
-import { CallerAudioInput, RecordingAudioOutput, type AgentSegmentRecord } from './audio-io.js';
+import type { AgentSegmentRecord, CallerAudioInput, RecordingAudioOutput } from './audio-io.js';
 import { BlockingLettaAgent, createStockAgent, createStockLlm, createStockTts } from './baselines.js';
 import { synthesize } from './espeak.js';
 import { breakdown, type TurnBreakdown, type TurnTimeline } from './metrics.js';
 import { CallRecorder } from './recorder.js';
+import { LETTA_KEY, OPENAI_KEY, attachCallAudio, providerEnv } from './session-io.js';
+
+export { LETTA_KEY, OPENAI_KEY } from './session-io.js';
 
 initializeLogger({ pretty: false, level: process.env.HARNESS_LOG_LEVEL ?? 'error' });
 
@@ -171,10 +172,6 @@ interface Providers {
   agentId: string;
 }
 
-/** Keys the OpenAI and Letta stand-ins accept (a worker in a child process needs them in its environment). */
-export const OPENAI_KEY = 'sk-local-harness';
-export const LETTA_KEY = 'letta-local-harness';
-
 /** Starts the four provider stand-ins on random loopback ports with the given latencies. */
 export async function startProviders(latencies: ProviderLatencies, options: VoiceCallHarnessOptions = {}): Promise<Providers> {
   const [openai, letta, deepgram, cartesia] = await Promise.all([
@@ -209,27 +206,7 @@ export async function startProviders(latencies: ProviderLatencies, options: Voic
 
 /** The worker's configuration, from an environment pointing every provider at the local servers. */
 export function harnessConfig(p: Providers, variant: Variant, dataDir: string, extraEnv: Record<string, string> = {}): Config {
-  return loadConfig(
-    {
-      OPENAI_BASE_URL: p.openai.baseURL,
-      OPENAI_API_KEY: OPENAI_KEY,
-      DEEPGRAM_API_KEY: 'dg-local-harness',
-      DEEPGRAM_BASE_URL: p.deepgram.url,
-      CARTESIA_API_KEY: 'cartesia-local-harness',
-      CARTESIA_BASE_URL: p.cartesia.url,
-      LETTA_BASE_URL: p.letta.baseURL,
-      LETTA_API_KEY: LETTA_KEY,
-      USE_HYBRID_STREAMING: variant === 'letta' ? 'false' : 'true',
-      MEMORY_DATA_DIR: dataDir,
-      // The harness seeds one agent for every call (the measured caller is always the same person).
-      LETTA_MEMORY_SCOPE: 'shared',
-      // A harness call must not sit out the production drain deadline when Letta is slow or down.
-      MEMORY_DRAIN_DEADLINE_MS: '1000',
-      LOG_LEVEL: 'error',
-      ...extraEnv,
-    },
-    { requireLiveKit: false },
-  );
+  return loadConfig(providerEnv(p, variant, dataDir, extraEnv), { requireLiveKit: false });
 }
 
 /**
@@ -271,12 +248,8 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
   }
 
   const recorder = new CallRecorder({ sampleRate });
-  const input = new CallerAudioInput({ sampleRate, recorder });
-  const output = new RecordingAudioOutput({ sampleRate, recorder });
-  session.input.audio = input;
-  const sync = options.syncTranscription === false ? undefined : new (await transcriptionSynchronizer())(output, new AgentTextOutput());
-  session.output.audio = sync?.audioOutput ?? output;
-  if (sync) session.output.transcription = sync.textOutput;
+  const audio = await attachCallAudio(session, { sampleRate, recorder, syncTranscription: options.syncTranscription });
+  const { input, output } = audio;
   await session.start({ agent });
   if (options.letta === 'down') await providers.letta.refuse();
   // VAD needs to hear some silence before the first line, as on a real call.
@@ -338,6 +311,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
         lettaResponses: letta.responses.slice(mark.letta).map((r) => ({ ...r, receivedAt: letta.requests[r.requestIndex]?.receivedAt })),
         ttsRequests: cartesia.requests.slice(mark.cartesia),
         ttsChunkMs: cartesia.chunkMs,
+        ttsAudioLookaheadMs: pluginAudioLookaheadMs(variant, config),
         tokenizer: firstPieceTokenizer(session),
         textTransforms: session.sessionOptions.ttsTextTransforms,
         turnHandling: session.sessionOptions.turnHandling.preemptiveGeneration,
@@ -359,45 +333,13 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
     writeWav: (file) => recorder.writeWav(file),
     async close() {
       await session.close().catch(() => undefined);
-      await sync?.close().catch(() => undefined);
-      output.close();
-      await input.close().catch(() => undefined);
+      await audio.close();
       await services.close().catch(() => undefined);
       await Promise.all([openai.close(), letta.close(), deepgram.close(), cartesia.close()]);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return harness;
-}
-
-/** The next-in-chain text sink of the synchronizer (RoomIO's would publish to the room); records nothing. */
-class AgentTextOutput {
-  async captureText(): Promise<void> {}
-  flush(): void {}
-  onAttached(): void {}
-  onDetached(): void {}
-}
-
-interface Synchronizer {
-  readonly audioOutput: voice.AudioOutput;
-  readonly textOutput: NonNullable<voice.AgentSession['output']['transcription']>;
-  close(): Promise<void>;
-}
-type SynchronizerClass = new (audio: voice.AudioOutput, text: AgentTextOutput) => Synchronizer;
-let synchronizerClass: Promise<SynchronizerClass> | undefined;
-
-/**
- * @livekit/agents 1.8.1 does not export TranscriptionSynchronizer (RoomIO builds it internally) and its exports
- * map hides the file, so load the very module RoomIO uses by its path. Pinned version: revisit on upgrade.
- */
-function transcriptionSynchronizer(): Promise<SynchronizerClass> {
-  synchronizerClass ??= (async () => {
-    const entry = createRequire(import.meta.url).resolve('@livekit/agents'); // .../dist/index.cjs
-    const file = path.join(path.dirname(entry), 'voice', 'transcription', 'synchronizer.js');
-    const mod = (await import(pathToFileURL(file).href)) as { TranscriptionSynchronizer: SynchronizerClass };
-    return mod.TranscriptionSynchronizer;
-  })();
-  return synchronizerClass;
 }
 
 /**
@@ -420,10 +362,15 @@ function createStockSession(config: Config, vad: VAD): voice.AgentSession {
 }
 
 /**
- * The Cartesia plugin cuts audio into 100 ms frames (AudioByteStream default) and holds each frame back until the
- * next one is complete (to flag the last frame), so its first frame leaves after 200 ms of audio has arrived.
+ * Audio the Cartesia plugin needs before it releases its first frame. Stock: 100 ms frames (AudioByteStream default),
+ * each held back until the next one is complete (to flag the last frame), so 200 ms. With the worker's progressive
+ * frames (CARTESIA_PROGRESSIVE_FRAMES, docs/framework-patches.md) the first frame is 20 ms and only a 10 ms tail is
+ * held, so 20 ms. The stock baseline builds the plugin with its defaults.
  */
-const PLUGIN_AUDIO_LOOKAHEAD_MS = 200;
+function pluginAudioLookaheadMs(variant: Variant, config: Config): number {
+  const progressive = variant !== 'stock-openai' && config.tts.provider === 'cartesia' && config.tts.progressiveFrames;
+  return progressive ? 20 : 200;
+}
 /** The Cartesia plugin's SentenceTokenizer minSentenceLength (BUFFERED_WORDS_COUNT in the plugin). */
 const CARTESIA_MIN_SENTENCE_LENGTH = 8;
 
@@ -447,6 +394,7 @@ interface TurnRecords {
   lettaResponses: Array<{ receivedAt?: number; route: string; streaming: boolean; firstAssistantAt?: number; lastItemAt?: number }>;
   ttsRequests: CartesiaRequestRecord[];
   ttsChunkMs: number;
+  ttsAudioLookaheadMs: number;
   /** The tokenizer that decides when the session's TTS sends its first piece of text. */
   tokenizer: tokenize.SentenceTokenizer;
   /** The session's TTS text transforms (LiveKit default: filter_markdown, filter_emoji): they sit before the tokenizer. */
@@ -477,8 +425,8 @@ async function collectTimeline(r: TurnRecords): Promise<TurnTimeline> {
   const ttsMetric = r.metrics.map((m) => m.metrics).find((m): m is metrics.TTSMetrics => m.type === 'tts_metrics');
   const llmMetric = r.metrics.map((m) => m.metrics).find((m): m is metrics.LLMMetrics => m.type === 'llm_metrics' && !m.cancelled);
   const tokenDelay = fromLetta ? (r.variant === 'letta' && r.latencies.lettaStreamMode === 'tokens' ? r.latencies.lettaTokenDelayMs : 0) : r.latencies.openaiTokenDelayMs;
-  // Chunks are written chunkMs × realTimeFactor apart; the plugin releases its first frame after 200 ms of audio.
-  const chunksNeeded = Math.ceil(PLUGIN_AUDIO_LOOKAHEAD_MS / r.ttsChunkMs);
+  // Chunks are written chunkMs × realTimeFactor apart; the plugin releases its first frame once it holds enough audio.
+  const chunksNeeded = Math.ceil(r.ttsAudioLookaheadMs / r.ttsChunkMs);
   const framePacing = (chunksNeeded - 1) * r.ttsChunkMs * r.latencies.cartesiaRealTimeFactor;
   // Letta's tokens are not logged: rebuild them from the spoken text and the stand-in's pacing (all at once when buffered).
   const tokens =
