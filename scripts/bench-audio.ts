@@ -2,7 +2,7 @@
 // machine noise (two shared cores) spreads evenly over the variants.
 import type { MeasuredTurn } from '../simulation/harness/voice-call-harness.js';
 import { startVoiceCallHarness } from '../simulation/harness/voice-call-harness.js';
-import { BENCH_LINES, BENCH_REPLY, VARIANTS, type VariantName } from './bench-variants.js';
+import { BENCH_LINES, BENCH_PROVIDERS, BENCH_REPLY, VARIANTS, type VariantName } from './bench-variants.js';
 
 export interface AudioRun {
   turns: Map<VariantName, MeasuredTurn[]>;
@@ -39,7 +39,7 @@ export async function runAudioBench(options: AudioBenchOptions): Promise<AudioRu
     const lines = Array.from({ length: options.linesPerCall }, (_, i) => BENCH_LINES[(round * options.linesPerCall + i) % BENCH_LINES.length]);
     for (const name of order) {
       const started = performance.now();
-      const harness = await startVoiceCallHarness({ ...VARIANTS[name].harness, openaiReply: () => BENCH_REPLY, lettaReply: () => BENCH_REPLY });
+      const harness = await startVoiceCallHarness({ ...VARIANTS[name].harness, ...BENCH_PROVIDERS });
       const writes: number[] = [];
       const stopWatching = harness.services.queue.onAcknowledged(() => {
         const latency = harness.services.queue.stats().lastWriteLatencyMs;

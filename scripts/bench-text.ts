@@ -12,7 +12,7 @@ import { createFrameworkLlm } from '../src/pipeline.js';
 import { createWorkerServices } from '../src/services.js';
 import { BlockingLettaAgent, createStockAgent, createStockLlm } from '../simulation/harness/baselines.js';
 import { REALISTIC_LATENCIES, harnessConfig, startProviders } from '../simulation/harness/voice-call-harness.js';
-import { BENCH_LINES, BENCH_REPLY, VARIANTS, type VariantName } from './bench-variants.js';
+import { BENCH_LINES, BENCH_PROVIDERS, VARIANTS, type VariantName } from './bench-variants.js';
 
 /** Records when each text chunk reaches the session's transcription output (same shape as the framework's). */
 class TimedTextOutput {
@@ -35,7 +35,7 @@ async function startTextCall(name: VariantName): Promise<TextCall> {
   const options = VARIANTS[name].harness;
   const variant = options.variant ?? 'hybrid';
   const latencies = { ...REALISTIC_LATENCIES, ...options.latencies };
-  const providers = await startProviders(latencies, { ...options, openaiReply: () => BENCH_REPLY, lettaReply: () => BENCH_REPLY });
+  const providers = await startProviders(latencies, { ...options, ...BENCH_PROVIDERS });
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-text-journal-'));
   const config = harnessConfig(providers, variant, dataDir, options.env);
   const services = await createWorkerServices(config, redactingLogger(secretsOf(config), log()));

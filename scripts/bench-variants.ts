@@ -105,6 +105,23 @@ export const COMPARISONS: Comparison[] = [
 /** Same reply text for every variant, so TTS and playout cost the same everywhere. */
 export const BENCH_REPLY = 'Sure thing, happy to help. Here is what I found.';
 
+/**
+ * What the Letta stand-in's agent keeps from each line: only the lines that tell it something about the caller get a
+ * memory edit (a memory tool call, then the reply: two agent steps); the others are answered in one step. The
+ * stand-in's default would edit memory on every message, which no real agent does for "what time is it".
+ */
+const BENCH_MEMORY_FACTS: Record<string, string> = {
+  'Please remind me to call my sister': 'Sam wants a reminder to call their sister.',
+  'Which boat shoes should I buy': 'Sam is shopping for boat shoes.',
+};
+
+/** The scripted providers every benchmark variant talks to: the same reply text, the same memory behaviour. */
+export const BENCH_PROVIDERS = {
+  openaiReply: () => BENCH_REPLY,
+  lettaReply: () => BENCH_REPLY,
+  lettaMemoryFact: (_agent: unknown, userText: string) => BENCH_MEMORY_FACTS[userText.trim()] ?? null,
+} satisfies Pick<VoiceCallHarnessOptions, 'openaiReply' | 'lettaReply' | 'lettaMemoryFact'>;
+
 /** Short single-clause lines: one Deepgram final each, so preemptive generation starts exactly once. */
 export const BENCH_LINES = [
   'What is the weather like today',

@@ -60,9 +60,9 @@ export async function createWorkerServices(config: Config, logger: Logger, optio
   });
   const queue = await openMemoryQueue(queueOptions, config.memory.store, { letta, logger });
   // Freshness: the fast path's copy of core memory is re-read after writes that may have changed it, coalesced.
-  const stopRefreshing = queue.onAcknowledged((agentId) => {
+  const stopRefreshing = queue.onAcknowledged((agentId, _turns, outcome) => {
     const written = config.memoryScope === 'caller' ? callers.ofAgent(agentId) : memory;
-    written?.afterWritesAcknowledged(config.memory.writeStrategy);
+    written?.afterWritesAcknowledged(config.memory.writeStrategy, outcome);
   });
   const memoryFor = (callerIdentity: string | undefined): CallMemory => {
     if (config.memoryScope === 'shared') return memory;

@@ -1,5 +1,6 @@
 import type Letta from '@letta-ai/letta-client';
 import type { Config } from '../config.js';
+import type { WriteOutcome } from '../memory/turn-writer.js';
 import { onceLettaAgent, type ResolvedAgent } from './agent-bootstrap.js';
 import { MemoryBlockCache, type MemoryBlock } from './memory-blocks.js';
 
@@ -85,11 +86,12 @@ export class LettaAgentMemory {
 
   /**
    * Letta acknowledged written turns. Core memory can only have changed if the agent itself processed them (agent
-   * strategy: its step may call memory tools); archival inserts never touch it. Acknowledgements that arrive close
-   * together (a batch drained after Letta was down, several lanes) share one read.
+   * strategy) and its step called a tool that may edit blocks (the writer reads that off Letta's answer; when it
+   * cannot tell, it may have). Archival inserts never touch it. Acknowledgements that arrive close together (a batch
+   * drained after Letta was down, several lanes) share one read.
    */
-  afterWritesAcknowledged(strategy: MemoryWriteStrategy): void {
-    if (strategy !== 'agent' || this.refreshTimer || this.closed) return;
+  afterWritesAcknowledged(strategy: MemoryWriteStrategy, outcome: WriteOutcome = {}): void {
+    if (strategy !== 'agent' || outcome.coreMemoryMayHaveChanged === false || this.refreshTimer || this.closed) return;
     this.refreshTimer = setTimeout(() => {
       this.refreshTimer = undefined;
       this.refreshInBackground();

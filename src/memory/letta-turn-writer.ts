@@ -5,7 +5,7 @@ import { classifyLettaError } from './letta-errors.js';
 import { TurnWriteError } from './turn-writer.js';
 import { INTERRUPTED_NOTE, formatTurnTranscript } from './transcript.js';
 import type { PendingTurn } from './turn.js';
-import type { TurnWriter } from './turn-writer.js';
+import type { TurnWriter, WriteOutcome } from './turn-writer.js';
 
 export type WriteStrategy = 'agent' | 'archival';
 
@@ -88,11 +88,12 @@ export class LettaTurnWriter implements TurnWriter {
     return this.options.strategy;
   }
 
-  async write(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void> {
-    if (turns.length === 0) return;
+  async write(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<WriteOutcome> {
+    if (turns.length === 0) return { coreMemoryMayHaveChanged: false };
     try {
-      if (this.options.strategy === 'agent') await this.sendAsMessages(agentId, turns, signal);
-      else await this.storeAsPassages(agentId, turns, signal);
+      if (this.options.strategy === 'agent') return await this.sendAsMessages(agentId, turns, signal);
+      await this.storeAsPassages(agentId, turns, signal);
+      return { coreMemoryMayHaveChanged: false }; // archival inserts never touch blocks
     } catch (error) {
       throw classifyLettaError(error);
     }
@@ -102,14 +103,17 @@ export class LettaTurnWriter implements TurnWriter {
     return { signal, maxRetries: 0, ...(this.requestTimeoutMs === undefined ? {} : { timeout: this.requestTimeoutMs }) };
   }
 
-  private async sendAsMessages(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void> {
+  private async sendAsMessages(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<WriteOutcome> {
     let missing: readonly PendingTurn[] = turns;
     if (turns.some(mayHaveLanded)) {
       await this.notWhileARunIsActive(agentId, signal);
       missing = await this.turnsNotInHistory(agentId, turns, signal);
     }
-    if (missing.length === 0) return;
-    await this.client.agents.messages.create(agentId, { messages: writeBehindMessages(missing) }, this.requestOptions(signal));
+    // Turns an earlier attempt delivered were processed by a step whose answer we never saw.
+    const earlierStepUnseen = missing.length < turns.length;
+    if (missing.length === 0) return { coreMemoryMayHaveChanged: true };
+    const response = await this.client.agents.messages.create(agentId, { messages: writeBehindMessages(missing) }, this.requestOptions(signal));
+    return { coreMemoryMayHaveChanged: earlierStepUnseen || mayHaveEditedBlocks(response.messages) };
   }
 
   /**
@@ -201,6 +205,43 @@ export class LettaTurnWriter implements TurnWriter {
     const listed = await this.client.agents.passages.list(agentId, { search: turn.id, limit: 50 }, this.requestOptions(signal));
     return listed.some((passage) => passage.tags?.includes(tag) || passage.text.includes(turnMarker(turn)));
   }
+}
+
+/**
+ * Tools of letta 0.16.8 that never edit the agent's memory blocks (letta/constants.py: BASE_TOOLS, BUILTIN_TOOLS
+ * without run_code_with_tools, the read-only FILES_TOOLS, BASE_VOICE_SLEEPTIME_CHAT_TOOLS). Every other tool may:
+ * the memory tools (BASE_MEMORY_TOOLS, _V2, _V3, BASE_SLEEPTIME_TOOLS), custom tools, tools that call tools.
+ */
+const TOOLS_THAT_LEAVE_BLOCKS_ALONE = new Set([
+  'send_message',
+  'conversation_search',
+  'archival_memory_insert',
+  'archival_memory_search',
+  'run_code',
+  'web_search',
+  'fetch_webpage',
+  'grep_files',
+  'semantic_search_files',
+  'search_memory',
+]);
+
+interface ToolCallLike {
+  message_type?: string;
+  tool_call?: { name?: string | null } | null;
+  tool_calls?: unknown;
+}
+
+/**
+ * Whether a step's messages show a tool call that may have edited core memory. A tool call whose name cannot be
+ * read counts as one that may have.
+ */
+export function mayHaveEditedBlocks(messages: readonly ToolCallLike[]): boolean {
+  for (const message of messages) {
+    if (message.message_type !== 'tool_call_message' && message.message_type !== 'approval_request_message') continue;
+    const calls = Array.isArray(message.tool_calls) && message.tool_calls.length > 0 ? (message.tool_calls as ToolCallLike['tool_call'][]) : [message.tool_call];
+    if (calls.some((call) => !call?.name || !TOOLS_THAT_LEAVE_BLOCKS_ALONE.has(call.name))) return true;
+  }
+  return false;
 }
 
 /**

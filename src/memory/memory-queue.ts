@@ -11,7 +11,7 @@ import { silentLogger, type MemoryLogger } from './logger.js';
 import { deadLetterRetentionMs, MEMORY_DEFAULTS, resolveTuning, type MemoryQueueOptions, type QueueTuning } from './options.js';
 import type { QueueStats } from './queue-stats.js';
 import { InMemoryTurnStore, type RequeueSelection, type TurnStore } from './turn-store.js';
-import { asTurnWriteError, type TurnWriteError, type TurnWriter } from './turn-writer.js';
+import { asTurnWriteError, type TurnWriteError, type TurnWriter, type WriteOutcome } from './turn-writer.js';
 import { bySpokenTime, mergeBySpokenTime } from './spoken-order.js';
 import { WakeTimer } from './wake-timer.js';
 import { assertValidTurnInput, createPendingTurn, type DeadLetter, type PendingTurn, type TurnInput } from './turn.js';
@@ -21,7 +21,7 @@ const ABORT_GRACE_MS = 1_000;
 /** A lane that let another process's earlier-spoken turn go first looks again after this. */
 const YIELD_MS = 25;
 
-export type AcknowledgedListener = (agentId: string, turns: readonly PendingTurn[]) => void;
+export type AcknowledgedListener = (agentId: string, turns: readonly PendingTurn[], outcome: WriteOutcome) => void;
 export type DeadLetterListener = (letter: DeadLetter) => void;
 
 export type MemoryQueueDeps = {
@@ -403,15 +403,16 @@ export class MemoryQueue {
       for (const turn of batch) turn.attempts += 1;
       this.inFlightTurns += batch.length;
       const startedAt = this.now();
+      let outcome: WriteOutcome;
       try {
-        await this.writer.write(lane.agentId, batch.map((turn) => ({ ...turn })), controller.signal);
+        outcome = (await this.writer.write(lane.agentId, batch.map((turn) => ({ ...turn })), controller.signal)) ?? {};
       } catch (error) {
         await this.handleFailure(lane, batch, asTurnWriteError(error), controller.signal.aborted);
         return;
       } finally {
         this.inFlightTurns -= batch.length;
       }
-      await this.handleSuccess(lane, startedAt);
+      await this.handleSuccess(lane, startedAt, outcome);
     } finally {
       this.controllers.delete(controller);
       await releaseLease?.().catch((error: unknown) => this.logger.warn({ err: error, agentId: lane.agentId }, 'could not release agent lease'));
@@ -419,7 +420,7 @@ export class MemoryQueue {
     }
   }
 
-  private async handleSuccess(lane: AgentLane, startedAt: number): Promise<void> {
+  private async handleSuccess(lane: AgentLane, startedAt: number, outcome: WriteOutcome): Promise<void> {
     this.breaker.recordSuccess();
     lane.consecutiveFailures = 0;
     lane.retryAt = 0;
@@ -440,7 +441,7 @@ export class MemoryQueue {
       this.unjournaledAcks.push(...turns.map((turn) => turn.id));
       this.logger.warn({ err: error, agentId: lane.agentId }, 'could not journal memory acknowledgement; will retry');
     }
-    this.acknowledged.emit(lane.agentId, turns.map((turn) => ({ ...turn })));
+    this.acknowledged.emit(lane.agentId, turns.map((turn) => ({ ...turn })), outcome);
   }
 
   private async handleFailure(lane: AgentLane, batch: PendingTurn[], error: TurnWriteError, abortedByUs: boolean): Promise<void> {

@@ -1,8 +1,17 @@
 import type { PendingTurn } from './turn.js';
 
+/** What a successful write tells the queue's listeners. */
+export interface WriteOutcome {
+  /**
+   * Whether the agent's core memory may have changed. Undefined means the writer cannot tell; listeners then assume
+   * it may have, as far as the write strategy allows.
+   */
+  coreMemoryMayHaveChanged?: boolean;
+}
+
 /** Delivers turns for one agent. Called by the queue with at most one call per agent at a time. */
 export interface TurnWriter {
-  write(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<void>;
+  write(agentId: string, turns: readonly PendingTurn[], signal: AbortSignal): Promise<WriteOutcome | void>;
 }
 
 export type TurnWriteErrorInit = {

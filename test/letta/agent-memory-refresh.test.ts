@@ -1,5 +1,6 @@
-// Core memory is re-read only after writes that may have changed it (agent strategy), and a burst of
-// acknowledgements shares one read. Against the local Letta stand-in through the real SDK.
+// Core memory is re-read only after writes that may have changed it (agent strategy, and a memory tool was called
+// or the writer cannot tell), and a burst of acknowledgements shares one read. Against the local Letta stand-in
+// through the real SDK.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startLettaServer, type LettaServer } from '../../simulation/stand-ins/letta-server.js';
 import { LettaAgentMemory } from '../../src/letta/agent-memory.js';
@@ -36,6 +37,18 @@ describe('LettaAgentMemory.afterWritesAcknowledged', () => {
     memory.afterWritesAcknowledged('agent'); // a later write: another read
     await memory.settled();
     expect(reads() - before).toBe(2);
+  });
+
+  it('does not read after an agent write whose step called no tool that edits memory', async () => {
+    const { memory, reads } = await ready();
+    const before = reads();
+    memory.afterWritesAcknowledged('agent', { coreMemoryMayHaveChanged: false });
+    await memory.settled();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(reads()).toBe(before);
+    memory.afterWritesAcknowledged('agent', {}); // the writer could not tell: read
+    await memory.settled();
+    expect(reads() - before).toBe(1);
   });
 
   it('does not read after archival inserts (they never touch core memory)', async () => {
