@@ -159,7 +159,8 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
           `pacing) with preemptive TTS, else max(end of turn, text ready) + TTS TTFB + first-frame pacing; text ready = STT final ` +
           `(the LLM starts on it with preemptive generation; on the end of turn without) + LLM TTFT + the token pacing until the ` +
           `token on which the session's text transforms and the TTS's tokenizer release the first piece; first-frame pacing = the ` +
-          `200 ms of audio the Cartesia plugin needs before it releases its first 100 ms frame. Provider times as the servers saw ` +
+          `audio the Cartesia plugin needs before it releases its first frame (20 ms with the worker's progressive frames, 200 ms ` +
+          `with the plugin's stock 100 ms frames). Provider times as the servers saw ` +
           `them. p50 / p95 ${p(overhead)} ms. Where it goes (p50 / p95): transcript → LLM request ${gap((t) => t.breakdown?.gaps.sttToLlmMs)} ms; ` +
           `reply text ready → TTS request ${gap((t) => t.breakdown?.gaps.textToTtsMs)} ms; first audio frame at the provider → audible ` +
           `${gap((t) => t.breakdown?.gaps.audioToPlayoutMs)} ms. Gated by the provider chain in ` +

@@ -41,13 +41,17 @@ const NOTES = `
   variant, stock included). The reply is also synthesized before the turn is committed (\`PREEMPTIVE_TTS\`,
   LiveKit's \`preemptiveGeneration.preemptiveTts\`; playout still waits for the turn): (e2) shows no measurable
   gain here, because with these latencies the provider chain, not the turn decision, gates every hybrid turn; it
-  pays off when the end of turn is the later of the two. The stock pipeline keeps LiveKit's defaults: the Cartesia
-  plugin's whole-sentence tokenizer and TTS after the end of turn. Endpointing stays at 400 ms: an 8-turn trial at
-  300 ms during development did not move the end of turn.
-- **Why (b) stops at ~0.88×.** With these injected latencies the hybrid floor is STT final (~330 ms) + LLM TTFT
-  (300) + one token (30) + TTS TTFB (150) + the plugin's first-frame look-ahead (~48) ≈ 860 ms, the stock floor
-  ≈ 1000 ms, so 0.85× would need the worker to take less than nothing; what is left over the floor is a few ms
-  (overhead above). Further gains are on the provider side (STT finals, TTFT) or in the plugin's 100 ms frame hold.
+  pays off when the end of turn is the later of the two. Last, the Cartesia plugin's audio leaves in progressive
+  frames (\`CARTESIA_PROGRESSIVE_FRAMES\`, a patched plugin option after livekit/agents PR #5292, docs/framework-patches.md):
+  the first frame after 20 ms of audio instead of 200 ms, which at 0.3× real time in 40 ms chunks is the first
+  chunk instead of the fifth (~48 ms). The stock pipeline keeps LiveKit's defaults: the Cartesia plugin's
+  whole-sentence tokenizer, its 100 ms frames, and TTS after the end of turn. Endpointing stays at 400 ms: an
+  8-turn trial at 300 ms during development did not move the end of turn.
+- **Where the hybrid's time goes.** With these injected latencies its floor is STT final (~300-350 ms after the
+  last voiced sample: Deepgram's endpoint silence, the plugin's 50 ms audio chunks, +150 ms) + LLM TTFT (300) + one
+  token (30) + TTS TTFB (150) + nothing for the first frame; what the worker adds on top is the overhead above.
+  The stock floor adds the tokens up to the start of the second sentence, the turn decision and 200 ms of audio.
+  Further gains would be on the provider side (STT finals, TTFT).
 - **Overhead model.** Provider time counts the LLM tokens until the one on which the first TTS piece can leave,
   found by running the reply's tokens through the session's own TTS text transforms (LiveKit's \`filter_markdown\`,
   \`filter_emoji\`) and the TTS's tokenizer: the markdown filter holds a trailing split character until the next
@@ -58,8 +62,9 @@ const NOTES = `
   request is in the results file (\`ttsRequestAfterTokens\`). Paths without preemptive generation (full Letta) start
   the LLM on the end of turn, not on the STT final; with preemptive TTS the TTS time overlaps the turn decision.
   What is left is the framework's and the worker's own time, plus stand-in timer lateness on a loaded machine.
-- **Plugin pacing is counted as provider time**, not overhead: the LLM tokens above, and the 200 ms of audio the
-  Cartesia plugin needs before it releases its first 100 ms frame (it holds one frame back).
+- **Plugin pacing is counted as provider time**, not overhead: the LLM tokens above, and the audio the Cartesia
+  plugin needs before it releases its first frame (it holds one frame back): 200 ms with its stock 100 ms frames,
+  20 ms with progressive frames (the first frame is 20 ms, and only a 10 ms tail is held).
 - **Noise.** Two shared cores; the caller's audio clock, silero VAD inference, espeak (used by the Cartesia
   stand-in), the four stand-in servers and the worker all share them, and other jobs ran on the machine during this
   run (see the load average). Differences of a few tens of ms between variants are within noise unless the 95%
@@ -68,14 +73,18 @@ const NOTES = `
 - **Session metrics vs the harness clock.** The EOU metrics measure from silero's estimate of the end of speech,
   which lands after the last voiced sample of the synthesized caller audio, so \`endOfUtteranceDelayMs\` and
   \`transcriptionDelayMs\` read shorter than on the harness clock. The TTS metrics' \`ttfbMs\` is measured to the
-  plugin's first *frame*, i.e. includes the 200 ms audio look-ahead. Our custom \`llmNode\` emits no LLM metrics;
+  plugin's first *frame*, i.e. includes the audio look-ahead above. Our custom \`llmNode\` emits no LLM metrics;
   \`TurnReport.llmTtftMs\` agrees with the server within a few ms, as does the stock plugin's \`ttftMs\`.
 - **Letta requests per turn** count every request the Letta stand-in saw from session start until the call's memory
   queue drained (agent lookup, core-memory reads, writes), divided by the call's turns. Core memory is re-read only
-  after writes that may have changed it (agent strategy; never after archival inserts), and acknowledgements that
-  arrive together share one read; with one write per turn that is still about one read per turn.
-- **(c) is small** because with token streaming Letta's first assistant token still comes after its reasoning, the
-  memory-tool step and the second LLM step (~3.5 s); buffering only adds the reply's own token time.
+  after writes that may have changed it: Letta's answer shows a tool call that can edit blocks (never after archival
+  inserts), and acknowledgements that arrive together share one read. The stand-in's agent edits memory on the two
+  of the eight lines that tell it something about the caller ("remind me to call my sister", "which boat shoes
+  should I buy"); the other lines are answered in one agent step. Before issue 12 every write was followed by a
+  read (an 8-turn call: ~17 requests).
+- **(c) is small** because with token streaming Letta's first assistant token still comes after its reasoning and
+  LLM step (~1.5 s; ~3.5 s on the lines with a memory edit, which take a memory-tool step and a second LLM step);
+  buffering only adds the reply's own token time.
 `;
 
 async function main(): Promise<void> {
