@@ -118,6 +118,7 @@ const envSchema = z.object({
   DEEPGRAM_API_KEY: optionalText,
   DEEPGRAM_BASE_URL: optionalUrl([...httpUrl, 'ws:', 'wss:']),
   DEEPGRAM_MODEL: z.string().trim().min(1).default('nova-3'),
+  DEEPGRAM_AUDIO_CHUNK_MS: durationMs(20, 250, 10),
 
   CARTESIA_API_KEY: optionalText,
   CARTESIA_VOICE: optionalText,
@@ -206,7 +207,8 @@ export interface Config {
    * OpenAI speech endpoint is usable (OPENAI_TTS_BASE_URL, or OPENAI_API_KEY for api.openai.com).
    */
   ttsFallback?: Extract<TtsConfig, { provider: 'openai' }>;
-  deepgram: { apiKey: string; baseUrl?: string; model: string };
+  /** audioChunkMs: audio sent to Deepgram per WebSocket message (patched plugin option; the plugin's own is 100 ms). */
+  deepgram: { apiKey: string; baseUrl?: string; model: string; audioChunkMs: number };
   letta: { baseURL: string; apiKey?: string; agentId?: string; agentName: string; model: string; embedding?: string; timeoutMs: number };
   /** caller: one Letta agent per caller (LiveKit identity, src/callers/); shared: LETTA_AGENT_ID / LETTA_AGENT_NAME for everyone. */
   memoryScope: 'caller' | 'shared';
@@ -339,7 +341,7 @@ function toConfig(env: Env): Config {
           model: env.OPENAI_TTS_MODEL,
           voice: env.OPENAI_TTS_VOICE,
         },
-    deepgram: { apiKey: env.DEEPGRAM_API_KEY ?? '', baseUrl: env.DEEPGRAM_BASE_URL, model: env.DEEPGRAM_MODEL },
+    deepgram: { apiKey: env.DEEPGRAM_API_KEY ?? '', baseUrl: env.DEEPGRAM_BASE_URL, model: env.DEEPGRAM_MODEL, audioChunkMs: env.DEEPGRAM_AUDIO_CHUNK_MS },
     letta: {
       baseURL: env.LETTA_BASE_URL,
       apiKey: env.LETTA_API_KEY,

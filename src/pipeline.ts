@@ -8,10 +8,13 @@ import { redactingLogger } from './logging.js';
 import { withFirstClauseFlush } from './tts/first-clause-tts.js';
 import { ResilientTTS } from './tts/resilient-tts.js';
 
-/** Speech to text: Deepgram streaming, pointed wherever DEEPGRAM_BASE_URL says. */
+/**
+ * Speech to text: Deepgram streaming, pointed wherever DEEPGRAM_BASE_URL says. Audio goes out in small chunks: the
+ * end of an utterance reaches Deepgram only when its chunk is full (docs/framework-patches.md).
+ */
 export function createStt(config: Config): deepgram.STT {
-  const { apiKey, baseUrl, model } = config.deepgram;
-  return new deepgram.STT({ apiKey, model, ...(baseUrl ? { baseUrl } : {}) });
+  const { apiKey, baseUrl, model, audioChunkMs } = config.deepgram;
+  return new deepgram.STT({ apiKey, model, audioChunkMs, ...(baseUrl ? { baseUrl } : {}) });
 }
 
 /**

@@ -4,6 +4,7 @@ import { ReadableStream } from 'node:stream/web';
 import type Letta from '@letta-ai/letta-client';
 import { voice, type llm, type tts } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
+import * as deepgram from '@livekit/agents-plugin-deepgram';
 import * as openai from '@livekit/agents-plugin-openai';
 import { DEFAULT_INSTRUCTIONS } from '../../src/agent.js';
 import type { Config } from '../../src/config.js';
@@ -82,6 +83,12 @@ export function createStockAgent(instructions = DEFAULT_INSTRUCTIONS): voice.Age
  * The stock TTS plugin as a project without our wiring would build it from the same settings: no first-clause flush
  * (src/tts/first-clause-tts.ts) and no fallback wrapper, so the plugin's own sentence tokenizer decides what to send.
  */
+/** The Deepgram plugin with its own defaults (100 ms audio chunks), on the same endpoint and model as the worker. */
+export function createStockStt(config: Config): deepgram.STT {
+  const { apiKey, baseUrl, model } = config.deepgram;
+  return new deepgram.STT({ apiKey, model, ...(baseUrl ? { baseUrl } : {}) });
+}
+
 export function createStockTts(config: Config): tts.TTS {
   const s = config.tts;
   if (s.provider === 'cartesia') {

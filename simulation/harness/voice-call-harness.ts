@@ -19,7 +19,7 @@ import { prepareVoiceCall, type VoiceCall } from '../../src/call/voice-call.js';
 import type { TurnReport } from '../../src/call/turn-recorder.js';
 import { loadConfig, secretsOf, type Config } from '../../src/config.js';
 import { redactingLogger } from '../../src/logging.js';
-import { createAgentSession, createStt } from '../../src/pipeline.js';
+import { createAgentSession } from '../../src/pipeline.js';
 import { createWorkerServices, type WorkerServices } from '../../src/services.js';
 import { FirstClauseSentenceTokenizer } from '../../src/tts/first-clause-tokenizer.js';
 import { FirstClauseTTS } from '../../src/tts/first-clause-tts.js';
@@ -28,7 +28,7 @@ import { DeepgramServer } from '../stand-ins/deepgram-server.js';
 import { startLettaServer, type LettaServer, type SeedBlock } from '../stand-ins/letta-server.js';
 import { startOpenAIServer, type ChatRequestBody, type OpenAIServer } from '../stand-ins/openai-server.js';
 import type { AgentSegmentRecord, CallerAudioInput, RecordingAudioOutput } from './audio-io.js';
-import { BlockingLettaAgent, createStockAgent, createStockLlm, createStockTts } from './baselines.js';
+import { BlockingLettaAgent, createStockAgent, createStockLlm, createStockStt, createStockTts } from './baselines.js';
 import { synthesize } from './espeak.js';
 import { breakdown, type TurnBreakdown, type TurnTimeline } from './metrics.js';
 import { CallRecorder } from './recorder.js';
@@ -350,7 +350,7 @@ export async function startVoiceCallHarness(options: VoiceCallHarnessOptions = {
 function createStockSession(config: Config, vad: VAD): voice.AgentSession {
   return new voice.AgentSession({
     vad,
-    stt: createStt(config),
+    stt: createStockStt(config), // the plugin's defaults, like the rest of the stock pipeline
     llm: createStockLlm(config),
     tts: createStockTts(config),
     turnHandling: {

@@ -110,6 +110,8 @@ export interface DeepgramConnectionRecord {
   closedAt?: number;
   /** Seconds of audio received. */
   audioSeconds: number;
+  /** Binary (audio) messages received. */
+  audioMessages: number;
   /** Control message types received, in order (KeepAlive, Finalize, CloseStream, ...). */
   controlMessages: string[];
 }
@@ -339,6 +341,7 @@ export class DeepgramServer extends EventEmitter {
         authorization: req.headers.authorization ?? '',
         openedAt: performance.now(),
         audioSeconds: 0,
+        audioMessages: 0,
         controlMessages: [],
       };
       this.connections.push(record);
@@ -538,6 +541,7 @@ class ListenSession {
     all.set(this.#pending);
     all.set(samples, this.#pending.length);
     this.#record.audioSeconds += samples.length / this.#sampleRate;
+    this.#record.audioMessages += 1;
     this.#chunkArrival = performance.now();
     this.#chunkEndAudio = (this.#processed + all.length) / this.#sampleRate;
     let at = 0;
