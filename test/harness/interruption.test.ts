@@ -53,8 +53,10 @@ describe('an interrupted reply', () => {
 
     expect(harness.reports[0]!.interrupted).toBe(true);
     // A write-behind turn is the caller's words as a user message, then what they heard as an assistant message.
-    const [said, heard] = letta.clientMessagesOf(harness.agentId);
-    expect(said).toMatchObject({ role: 'user', text: QUESTION });
+    const written = letta.clientMessagesOf(harness.agentId);
+    const [said, heard] = written;
+    const context = JSON.stringify({ written: written.map((m) => [m.role, m.text]), reports: harness.reports, transcript: harness.transcript });
+    expect(said, context).toMatchObject({ role: 'user', text: QUESTION });
     expect(heard?.role).toBe('assistant');
     expect(heard?.text).toContain(INTERRUPTED_NOTE);
     expect(heard?.text).toContain('Sailing is the art of moving a boat with the wind.');
