@@ -5,7 +5,7 @@ import os from 'node:os';
 import { formatMarkdownTable, medianDifferenceCI, ms, summarize, type Summary } from '../simulation/harness/metrics.js';
 import type { MeasuredTurn, ProviderLatencies } from '../simulation/harness/voice-call-harness.js';
 import type { AudioRun } from './bench-audio.js';
-import { COMPARISONS, SLOW_LETTA_STEP_MS, VARIANTS, type Comparison, type Target, type VariantName } from './bench-variants.js';
+import { BENCH_LINES, BENCH_MEMORY_EDIT_LINES, COMPARISONS, SLOW_LETTA_STEP_MS, VARIANTS, type Comparison, type Target, type VariantName } from './bench-variants.js';
 
 /** Worker overhead target, p50 voice-to-voice (ms). */
 export const OVERHEAD_TARGET_MS = 15;
@@ -101,8 +101,10 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
     `**Injected provider latencies (all variants):** Deepgram +${l.deepgramMs} ms per result (plus its endpointing silence), ` +
       `OpenAI TTFT ${l.openaiTtftMs} ms + ${l.openaiTokenDelayMs} ms/token, Cartesia TTFB ${l.cartesiaTtfbMs} ms at ` +
       `${l.cartesiaRealTimeFactor}× real time, Letta ${l.lettaStepMs} ms per agent step + ${l.lettaTokenDelayMs} ms/token ` +
-      `(a turn with a memory edit ≈ 4 s; ${SLOW_LETTA_STEP_MS} ms steps ≈ 5 s for (d)). Turn handling: VAD, endpointing min delay ` +
-      `${r.endpointingMinDelayMs} ms, preemptive generation on except on the full Letta path (a Letta turn cannot be taken back); preemptive TTS and the first-clause flush as each variant says. Every variant speaks the same reply text.`,
+      `(a turn ≈ 2 s, ≈ 4 s with a memory edit, which the agent makes on ${BENCH_MEMORY_EDIT_LINES} of the ${BENCH_LINES.length} lines; ${SLOW_LETTA_STEP_MS} ms steps for (d1)). ` +
+      `Turn handling: VAD, endpointing min delay ${r.endpointingMinDelayMs} ms, preemptive generation on except on the full Letta path (a Letta turn ` +
+      `cannot be taken back); preemptive TTS and the first-clause flush as each variant says; the worker's variants send Deepgram 20 ms audio chunks ` +
+      `and get Cartesia's audio in progressive frames, the stock pipeline uses the plugins' own (100 ms both). Every variant speaks the same reply text.`,
     '',
   );
 
@@ -226,7 +228,7 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
   lines.push(
     `- Worker overhead ≤ ${OVERHEAD_TARGET_MS} ms p50 voice-to-voice: **${t('overhead')}**.`,
     `- (b) hybrid ≤ 0.85× the stock pipeline's p50 voice-to-voice (audio): **${t('audio-b')}**; memory in the prompt costs nothing (text mode, ≤ 1.05×): **${t('text-b')}**.`,
-    `- (d) Letta writes ~5 s: audio **${t('audio-d1')}**; text mode **${t('text-d1')}**.`,
+    `- (d) slower Letta writes (1.8 s steps): audio **${t('audio-d1')}**; text mode **${t('text-d1')}**.`,
     `- (d) Letta down: audio **${t('audio-d2')}**; text mode **${t('text-d2')}**.`,
   );
   if (r.audio) {
