@@ -16,7 +16,7 @@ const END = '<!-- bench:end -->';
 const SCALE_FILE = path.resolve('out/bench/scale-results.json');
 
 interface ScaleFile {
-  runs: Array<{ calls: number; crashed: number; reports: Array<{ voiceToVoiceMs: number[]; cpuMs: number; wallMs: number; rssMaxMiB: number }> }>;
+  runs: Array<{ calls: number; crashed: number; results: Array<{ voiceToVoiceMs: number[]; measurement?: { cpuMs: number; wallMs: number; rssMaxMiB: number } }> }>;
   command: string;
   startedAt: string;
 }
@@ -54,9 +54,11 @@ export function renderReadmeSection(r: BenchResults, scale?: ScaleFile): string 
   if (letta && letta.turns > 0) lines.push(`Letta requests per hybrid turn (whole call, including session start): ${(letta.requests / letta.turns).toFixed(2)}.`, '');
   if (scale) {
     const summary = scale.runs.map((run) => {
-      const v = summarize(run.reports.flatMap((x) => x.voiceToVoiceMs));
-      const cpu = summarize(run.reports.map((x) => (100 * x.cpuMs) / x.wallMs)).p50;
-      return `${run.calls} → ${ms(v.p50)} / ${ms(v.p95)} ms, ${cpu.toFixed(0)} % CPU per call`;
+      const v = summarize(run.results.flatMap((x) => x.voiceToVoiceMs));
+      const job = run.results.flatMap((x) => (x.measurement ? [x.measurement] : []));
+      const cpu = summarize(job.map((x) => (100 * x.cpuMs) / x.wallMs)).p50;
+      const rss = summarize(job.map((x) => x.rssMaxMiB)).max;
+      return `${run.calls} → ${ms(v.p50)} / ${ms(v.p95)} ms, ${cpu.toFixed(0)} % CPU per call, job process ≤ ${ms(rss)} MiB RSS`;
     });
     lines.push(`Concurrent calls (\`npm run bench:scale\`, ${scale.startedAt.slice(0, 10)}; calls → p50 / p95 voice-to-voice): ${summary.join('; ')}.`, '');
   }

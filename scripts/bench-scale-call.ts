@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     process.on('message', (message: ParentMessage) => {
       switch (message.type) {
         case 'start':
-          startJobSession({ env: message.env, sampleRate: message.sampleRate }).then((s) => {
+          startJobSession({ env: message.env, inputSampleRate: message.sampleRate }).then((s) => {
             session = s;
             send({ type: 'ready', memory: memoryBreakdown() });
           }, reject);

@@ -208,6 +208,8 @@ function render(r: ScaleResults): string {
     const v2v = summarize(turnsOf(run));
     const cpu = summarize(measured(run).map((x) => (100 * x.cpuMs) / x.wallMs));
     const rss = summarize(measured(run).map((x) => x.rssMaxMiB));
+    const priv = summarize(measured(run).flatMap((x) => (x.memory.private === undefined ? [] : [x.memory.private])));
+    const pss = summarize(measured(run).flatMap((x) => (x.memory.pss === undefined ? [] : [x.memory.pss])));
     const parentCpu = (100 * run.parentCpuMs) / run.wallMs;
     const failures = run.results.reduce((n, x) => n + x.failures.length, 0) + run.crashed;
     return [
@@ -218,6 +220,7 @@ function render(r: ScaleResults): string {
       `${cpu.p50.toFixed(1)} %`,
       `${parentCpu.toFixed(0)} % (${(parentCpu / run.calls).toFixed(1)} % per call)`,
       `${ms(rss.p50)} / ${ms(rss.max)}`,
+      priv.n ? `${ms(priv.p50)} / ${ms(pss.p50)}` : 'n/a',
       String(failures),
       run.loadAverage[0]!.toFixed(1),
     ];
@@ -246,7 +249,9 @@ function render(r: ScaleResults): string {
     'process (all threads) ÷ wall time of its measured turns (100 % = one core). Stand-ins CPU = the benchmark process\'s',
     'CPU over the same time: it shares the 2 cores with the calls, so the machine\'s budget is both columns together.',
     'RSS = each job process\'s highest resident set size, sampled every 200 ms while its turns ran (p50 over processes',
-    '/ highest).',
+    '/ highest). RSS counts shared library code (Node, onnxruntime, rtc-node, sharp) in full in every process; what a',
+    'further call costs the machine is nearer its private memory or its PSS (shared pages divided among the processes',
+    'that map them), read from /proc/self/smaps_rollup at the end of the turns.',
     '',
     `**Reproduce:** \`npm run bench:scale\`. Command of this run: \`${r.command}\`.`,
     '',
@@ -261,6 +266,7 @@ function render(r: ScaleResults): string {
         'CPU per call p50',
         'stand-ins CPU (benchmark process)',
         'RSS per job process p50 / max (MiB)',
+        'private / PSS p50 (MiB)',
         'failed turns',
         'load avg (1 min)',
       ],

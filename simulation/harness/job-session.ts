@@ -27,8 +27,8 @@ export interface JobTurn {
 }
 
 export interface JobSession {
-  readonly sampleRate: number;
-  /** Plays one line (mono PCM16 at `sampleRate`) and resolves once the agent's reply has played out. */
+  readonly inputSampleRate: number;
+  /** Plays one line (mono PCM16 at `inputSampleRate`) and resolves once the agent's reply has played out. */
   say(pcm: Int16Array): Promise<JobTurn>;
   close(): Promise<void>;
 }
@@ -36,7 +36,10 @@ export interface JobSession {
 export interface JobSessionOptions {
   /** The worker's environment (provider addresses and keys). */
   env: Record<string, string>;
-  sampleRate?: number;
+  /** The caller's audio as the room delivers it to the session. Default 24000 (RoomIO's default). */
+  inputSampleRate?: number;
+  /** The agent's audio. Default 24000 (RoomIO's default). */
+  outputSampleRate?: number;
   /** Longest wait for the agent to start answering, after the line ends. Default 20 s. */
   answerTimeoutMs?: number;
 }
@@ -50,7 +53,7 @@ async function prewarmedProcess(): Promise<JobProcess> {
 }
 
 export async function startJobSession(options: JobSessionOptions): Promise<JobSession> {
-  const sampleRate = options.sampleRate ?? 24_000;
+  const inputSampleRate = options.inputSampleRate ?? 24_000;
   const answerTimeoutMs = options.answerTimeoutMs ?? 20_000;
   const proc = await prewarmedProcess();
   // The entry's steps (src/main.ts), without the room, the metrics push and the greeting.
@@ -58,15 +61,15 @@ export async function startJobSession(options: JobSessionOptions): Promise<JobSe
   const services = await createWorkerServices(config, redactingLogger(secretsOf(config)));
   const session = createAgentSession(config, services.chat, proc.userData.vad as VAD);
   const call = await prepareVoiceCall(services, session, { sessionId: randomUUID() });
-  const audio = await attachCallAudio(session, { sampleRate });
+  const audio = await attachCallAudio(session, { sampleRate: options.outputSampleRate ?? 24_000, inputSampleRate });
   await session.start({ agent: call.agent });
   // VAD needs to hear some silence before the first line, as on a real call.
   await new Promise((resolve) => setTimeout(resolve, 300));
   const { input, output } = audio;
   return {
-    sampleRate,
+    inputSampleRate,
     async say(pcm) {
-      const lineMs = (pcm.length / sampleRate) * 1000;
+      const lineMs = (pcm.length / inputSampleRate) * 1000;
       const started = output.nextSegmentStarted(answerTimeoutMs + lineMs);
       started.catch(() => undefined); // awaited below, after the line has been said
       const said = await input.say(pcm);

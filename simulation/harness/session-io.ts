@@ -53,7 +53,10 @@ export interface CallAudio {
 }
 
 export interface CallAudioOptions {
+  /** Rate of the loudspeaker (the session's output; RoomIO's default 24000). */
   sampleRate: number;
+  /** Rate of the microphone frames delivered to the session. Default: `sampleRate`. */
+  inputSampleRate?: number;
   recorder?: CallRecorder;
   /**
    * Wrap the loudspeaker in the framework's TranscriptionSynchronizer, as RoomIO does by default
@@ -65,7 +68,7 @@ export interface CallAudioOptions {
 
 /** Attaches a simulated caller and loudspeaker to a session (before `session.start`). */
 export async function attachCallAudio(session: voice.AgentSession, options: CallAudioOptions): Promise<CallAudio> {
-  const input = new CallerAudioInput({ sampleRate: options.sampleRate, recorder: options.recorder });
+  const input = new CallerAudioInput({ sampleRate: options.inputSampleRate ?? options.sampleRate, recorder: options.recorder });
   const output = new RecordingAudioOutput({ sampleRate: options.sampleRate, recorder: options.recorder });
   session.input.audio = input;
   const sync = options.syncTranscription === false ? undefined : new (await transcriptionSynchronizer())(output, new AgentTextOutput());
