@@ -37,7 +37,7 @@ export function renderReadmeSection(r: BenchResults, scale?: ScaleFile): string 
   const vsHybrid = (x: number) => (hybrid ? `${(x / hybrid).toFixed(2)}× the hybrid p50` : '');
   row('hybrid (this worker)', 'hybrid', () => '');
   row('stock LiveKit pipeline, same LLM endpoint, no memory', 'stock-openai', (x) => (hybrid ? `hybrid is ${(hybrid / x).toFixed(2)}× of it (target ≤ 0.85×)` : ''));
-  row('hybrid as before issue 12 (whole sentences to TTS, TTS after the turn)', 'hybrid-sentence-tts', vsHybrid);
+  row('hybrid with whole sentences to TTS and TTS after the turn (first-clause flush and preemptive TTS off)', 'hybrid-sentence-tts', vsHybrid);
   row("the seeds' original design (wait for Letta's reply, then speak)", 'letta-blocking', vsHybrid);
   row('hybrid with slower Letta writes (1.8 s agent steps)', 'hybrid-letta-slow', vsHybrid);
   row('hybrid with Letta down', 'hybrid-letta-down', vsHybrid);

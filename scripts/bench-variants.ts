@@ -63,7 +63,7 @@ export const VARIANTS: Record<VariantName, BenchVariant> = {
   },
   'hybrid-sentence-tts': {
     name: 'hybrid-sentence-tts',
-    description: "worker, hybrid, as before issue 12: the Cartesia plugin's whole-sentence tokenizer, TTS only after the turn is committed (TTS_FIRST_CLAUSE=false, PREEMPTIVE_TTS=false)",
+    description: "worker, hybrid, with the Cartesia plugin's whole-sentence tokenizer and TTS only after the turn is committed (TTS_FIRST_CLAUSE=false, PREEMPTIVE_TTS=false; Deepgram chunks and Cartesia framing as in hybrid)",
     harness: { variant: 'hybrid', env: { TTS_FIRST_CLAUSE: 'false', PREEMPTIVE_TTS: 'false' } },
   },
   'hybrid-first-clause-only': {
