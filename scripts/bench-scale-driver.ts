@@ -5,6 +5,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { CALLER_AUDIO_SAMPLE_RATE } from '../src/call/caller-audio.js';
 import { synthesize } from '../simulation/harness/espeak.js';
 import type { JobTurn } from '../simulation/harness/job-session.js';
 import { providerEnv } from '../simulation/harness/session-io.js';
@@ -31,6 +32,7 @@ export interface ScaleCallOptions {
   /** What the OpenAI and Letta stand-ins answer. */
   reply: string;
   latencies?: Partial<ProviderLatencies>;
+  /** Rate of the caller's lines (the call process's microphone). Default: the worker's room input rate. */
   sampleRate?: number;
   /** Longest wait for the call process to load and start its session. Default 120 s (N processes start at once). */
   startTimeoutMs?: number;
@@ -69,7 +71,7 @@ export class ScaleCall {
   }
 
   static async start(options: ScaleCallOptions): Promise<ScaleCall> {
-    const sampleRate = options.sampleRate ?? 24_000;
+    const sampleRate = options.sampleRate ?? CALLER_AUDIO_SAMPLE_RATE;
     const providers = await startProviders(
       { ...REALISTIC_LATENCIES, ...options.latencies },
       { openaiReply: () => options.reply, lettaReply: () => options.reply },

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CALLER_AUDIO_SAMPLE_RATE } from '../src/call/caller-audio.js';
 import { formatMarkdownTable, ms, summarize } from '../simulation/harness/metrics.js';
 import { startLiveKitServer } from '../simulation/stand-ins/livekit-server.js';
 import { updateReadme } from './bench-readme.js';
@@ -28,7 +29,8 @@ const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
 /** The call process, compiled by tsconfig.bench.json (production job processes run compiled JavaScript too). */
 const BUILD_CONFIG = 'tsconfig.bench.json';
 const CHILD = path.resolve('out/bench/build/scripts/bench-scale-call.js');
-const SAMPLE_RATE = 24_000;
+/** The caller's lines at the rate the worker asks the room for (the job process's microphone rate). */
+const SAMPLE_RATE = CALLER_AUDIO_SAMPLE_RATE;
 /** Silence the caller leaves after the agent finished speaking, before the next line (as the voice harness). */
 const PAUSE_BETWEEN_LINES_MS = 500;
 const SECTION = '## Concurrent calls';
@@ -68,10 +70,24 @@ interface ScaleResults {
   runs: ScaleRun[];
   workerAtRest?: WorkerAtRest | string;
   linesPerCall: number;
+  /** Node flags of the call processes: those of `npm start`. */
+  nodeFlags?: string[];
   startedAt: string;
   durationSeconds: number;
   command: string;
   machine: string;
+}
+
+/**
+ * The Node flags of `npm start`: job processes inherit them (@livekit/agents forks them with `fork(url, [agent])`, so
+ * Node passes on the worker's execArgv), and so do the call processes here. None today.
+ */
+function productionNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
+  const start = pkg.scripts.start ?? '';
+  const flags = start.match(/^node((?:\s+--\S+)*)\s+dist\//);
+  if (!flags) throw new Error(`bench:scale: cannot read the node flags of "npm start" (${start})`);
+  return flags[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
 function compileCallProcess(): void {
@@ -79,7 +95,8 @@ function compileCallProcess(): void {
 }
 
 async function runCalls(calls: number, lines: number, audio: readonly LineAudio[]): Promise<ScaleRun> {
-  const started = await Promise.allSettled(Array.from({ length: calls }, () => ScaleCall.start({ module: CHILD, reply: BENCH_REPLY })));
+  const execArgv = productionNodeFlags();
+  const started = await Promise.allSettled(Array.from({ length: calls }, () => ScaleCall.start({ module: CHILD, execArgv, reply: BENCH_REPLY, sampleRate: SAMPLE_RATE })));
   const live = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   let crashed = calls - live.length;
   for (const s of started) if (s.status === 'rejected') console.error(`  a call process did not start: ${(s.reason as Error).message}`);
@@ -237,12 +254,12 @@ function render(r: ScaleResults): string {
     'nothing more: compiled JavaScript under plain `node` (as `npm start` runs), the agent file `src/main.ts` with its',
     'prewarm (silero VAD loaded once) and the entry\'s session (loadConfig → createWorkerServices → createAgentSession →',
     'prepareVoiceCall: Deepgram and Cartesia plugins, OpenAI and Letta SDKs, memory queue), with a simulated microphone',
-    'that plays the caller\'s line in real time (20 ms frames) and a loudspeaker that plays the reply out in real time',
-    '(scripts/bench-scale-call.ts, simulation/harness/job-session.ts). There is no room: the WebRTC and Opus work of',
-    '@livekit/rtc-node in a real job process is not in these numbers. The benchmark process holds the rest: each call\'s',
-    'own provider stand-ins (injected latencies as in Voice latency) and the caller\'s lines, synthesized once (espeak-ng)',
-    'and handed to the call processes as PCM files. A warm-up line per call is not measured; then all N calls start',
-    'their measured turns together.',
+    'that plays the caller\'s line in real time (20 ms frames at the rate the worker asks the room for, 16 kHz) and a',
+    'loudspeaker that plays the reply out in real time (scripts/bench-scale-call.ts, simulation/harness/job-session.ts).',
+    'There is no room: the WebRTC and Opus work of @livekit/rtc-node in a real job process is not in these numbers.',
+    'The benchmark process holds the rest: each call\'s own provider stand-ins (injected latencies as in Voice latency)',
+    'and the caller\'s lines, synthesized once (espeak-ng) and handed to the call processes as PCM files. A warm-up',
+    'line per call is not measured; then all N calls start their measured turns together.',
     '',
     'Voice-to-voice is read on one clock, inside the job process: the line\'s last voiced sample as its microphone',
     'delivered it, to the first sample of the reply its loudspeaker played out. CPU per call = CPU time of the job',
@@ -255,7 +272,7 @@ function render(r: ScaleResults): string {
     '',
     `**Reproduce:** \`npm run bench:scale\`. Command of this run: \`${r.command}\`.`,
     '',
-    `**Machine:** ${r.machine}. Run started ${r.startedAt}, took ${(r.durationSeconds / 60).toFixed(1)} min. ${r.linesPerCall} measured turns per call.`,
+    `**Machine:** ${r.machine}. Run started ${r.startedAt}, took ${(r.durationSeconds / 60).toFixed(1)} min. ${r.linesPerCall} measured turns per call. Job processes: \`node ${[...(r.nodeFlags ?? []), ''].join(' ')}…\` (the flags of \`npm start\`, which job processes inherit).`,
     '',
     formatMarkdownTable(
       [
@@ -345,6 +362,7 @@ async function main(): Promise<void> {
       runs,
       workerAtRest,
       linesPerCall: lines,
+      nodeFlags: productionNodeFlags(),
       startedAt: startedAt.toISOString(),
       durationSeconds: (performance.now() - t0) / 1000,
       command: `npm run bench:scale${argv.length ? ` -- ${argv.join(' ')}` : ''}`,

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { type JobContext, type JobProcess, ServerOptions, cli, defineAgent } from '@livekit/agents';
 import * as silero from '@livekit/agents-plugin-silero';
 import { prepareVoiceCall } from './call/voice-call.js';
+import { CALLER_AUDIO_SAMPLE_RATE } from './call/caller-audio.js';
 import { callerIdentityOf } from './callers/caller-identity.js';
 import { ConfigError, loadConfig, secretsOf, type Config } from './config.js';
 import { redactingLogger } from './logging.js';
@@ -11,6 +12,7 @@ import { createLettaClient } from './letta/client.js';
 import { MemoryQueue } from './memory/memory-queue.js';
 import { startOrphanSweeper } from './memory/orphan-sweeper.js';
 import { openMemoryQueue } from './memory/open-queue.js';
+import { JobMetrics } from './metrics/job-metrics.js';
 import { startJobReporting } from './metrics/job-reporting.js';
 import { startMetricsServer } from './metrics/metrics-server.js';
 import { createWorkerServices, memoryQueueOptions, type WorkerServices } from './services.js';
@@ -57,7 +59,14 @@ export default defineAgent({
       await metrics?.stop();
     });
     // In caller scope the session listens to the caller whose memory it uses, never to someone else in the room.
-    await session.start({ agent: call.agent, room: ctx.room, inputOptions: callerIdentity && !ctx.isFakeJob ? { participantIdentity: callerIdentity } : undefined });
+    await session.start({
+      agent: call.agent,
+      room: ctx.room,
+      inputOptions: {
+        audioSampleRate: CALLER_AUDIO_SAMPLE_RATE,
+        ...(callerIdentity && !ctx.isFakeJob ? { participantIdentity: callerIdentity } : {}),
+      },
+    });
     await ctx.connect();
     void setAgentMode(ctx.room, mode, { onError: onPublishError });
     session.generateReply({ instructions: config.greeting });
@@ -94,34 +103,45 @@ function runWorker(): void {
     logger,
   });
   cli.runApp(new ServerOptions({ ...base, ...loadLimit }));
+  // This process's own memory queue (below) is measured like a job process's and served with theirs.
+  const mainQueueMetrics = new JobMetrics();
   if (config.metrics) {
     // WORKER_HTTP_PORT belongs to the framework's server (only / and /worker); job processes push to this one.
-    startMetricsServer({ ...config.metrics, logger }).catch((err: unknown) =>
-      logger.warn({ err: err instanceof Error ? err.message : String(err), ...config.metrics }, 'Prometheus metrics endpoint could not start'),
+    startMetricsServer({ ...config.metrics, logger }).then(
+      (server) => server.addLocalRegistry(mainQueueMetrics.registry),
+      (err: unknown) =>
+        logger.warn({ err: err instanceof Error ? err.message : String(err), ...config.metrics }, 'Prometheus metrics endpoint could not start'),
     );
   }
   if (config.memory.store.kind === 'postgres') {
     // Finished calls hand their undelivered turns back to the database; this long-lived queue adopts them (notified
     // at once, else every housekeeping tick), and those of workers on other machines that died (after the lease).
-    adoptLeftBehindTurns(config, logger);
+    adoptLeftBehindTurns(config, logger, mainQueueMetrics);
     return;
   }
   // Delivers turns that finished calls (separate job processes) left in their journal slots.
   startOrphanSweeper({
     dataDir: config.memory.dataDir,
-    openQueue: () => MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger }),
+    openQueue: async () => {
+      const queue = await MemoryQueue.open(memoryQueueOptions(config), { letta: createLettaClient(config.letta), logger });
+      mainQueueMetrics.watchQueue(queue); // a sweep's queue replaces the last one's
+      return queue;
+    },
     intervalMs: 30_000,
     deadlineMs: config.memory.drainDeadlineMs,
     logger,
   });
 }
 
-function adoptLeftBehindTurns(config: Config, logger: ReturnType<typeof redactingLogger>): void {
+function adoptLeftBehindTurns(config: Config, logger: ReturnType<typeof redactingLogger>, metrics: JobMetrics): void {
   const open = () =>
-    openMemoryQueue(memoryQueueOptions(config), config.memory.store, { letta: createLettaClient(config.letta), logger }).catch((err: unknown) => {
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'memory queue could not open on PostgreSQL; retrying in 30 s');
-      setTimeout(() => void open(), 30_000).unref();
-    });
+    openMemoryQueue(memoryQueueOptions(config), config.memory.store, { letta: createLettaClient(config.letta), logger }).then(
+      (queue) => metrics.watchQueue(queue),
+      (err: unknown) => {
+        logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'memory queue could not open on PostgreSQL; retrying in 30 s');
+        setTimeout(() => void open(), 30_000).unref();
+      },
+    );
   void open();
 }
 

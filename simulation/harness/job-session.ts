@@ -5,6 +5,7 @@
 // Nothing else lives here (no espeak, no stand-ins): `npm run bench:scale` measures this as "a job process".
 import { randomUUID } from 'node:crypto';
 import { JobProcess, type VAD } from '@livekit/agents';
+import { CALLER_AUDIO_SAMPLE_RATE } from '../../src/call/caller-audio.js';
 import { prepareVoiceCall } from '../../src/call/voice-call.js';
 import { loadConfig, secretsOf } from '../../src/config.js';
 import { redactingLogger } from '../../src/logging.js';
@@ -36,7 +37,7 @@ export interface JobSession {
 export interface JobSessionOptions {
   /** The worker's environment (provider addresses and keys). */
   env: Record<string, string>;
-  /** The caller's audio as the room delivers it to the session. Default 24000 (RoomIO's default). */
+  /** The caller's audio as the room delivers it to the session. Default: the worker's (src/call/caller-audio.ts). */
   inputSampleRate?: number;
   /** The agent's audio. Default 24000 (RoomIO's default). */
   outputSampleRate?: number;
@@ -53,7 +54,7 @@ async function prewarmedProcess(): Promise<JobProcess> {
 }
 
 export async function startJobSession(options: JobSessionOptions): Promise<JobSession> {
-  const inputSampleRate = options.inputSampleRate ?? 24_000;
+  const inputSampleRate = options.inputSampleRate ?? CALLER_AUDIO_SAMPLE_RATE;
   const answerTimeoutMs = options.answerTimeoutMs ?? 20_000;
   const proc = await prewarmedProcess();
   // The entry's steps (src/main.ts), without the room, the metrics push and the greeting.

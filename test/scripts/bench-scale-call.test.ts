@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ScaleCall, synthesizeLines } from '../../scripts/bench-scale-driver.js';
+import { CALLER_AUDIO_SAMPLE_RATE } from '../../src/call/caller-audio.js';
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPLY = 'Sure, I can help with that. What time works best for you?';
@@ -16,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('bench:scale call process', () => {
   it('answers a warm-up and a measured line, and reports voice-to-voice, CPU and memory', async () => {
-    const [warmUp, measured] = await synthesizeLines(['Hello there, can you hear me?', 'What is the weather like today?'], dir, 24_000);
+    const [warmUp, measured] = await synthesizeLines(['Hello there, can you hear me?', 'What is the weather like today?'], dir, CALLER_AUDIO_SAMPLE_RATE);
     const call = await ScaleCall.start({
       module: path.join(ROOT, 'scripts/bench-scale-call.ts'),
       execArgv: ['--import', 'tsx'],
