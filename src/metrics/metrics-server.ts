@@ -27,6 +27,11 @@ export interface MetricsServer {
   readonly pushUrl: string;
   readonly scrapeUrl: string;
   readonly store: SnapshotStore;
+  /**
+   * Serves a registry of this process (the main process's own memory queue) with every scrape, combined with the
+   * job processes' snapshots, until the returned function is called.
+   */
+  addLocalRegistry(registry: Registry): () => void;
   close(): Promise<void>;
 }
 
@@ -44,6 +49,7 @@ export interface SnapshotPush {
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const store = new SnapshotStore({ staleAfterMs: options.staleAfterMs ?? 30_000 });
   const own = new Registry();
+  const locals = new Set<Registry>();
   new Gauge({
     name: 'letta_metrics_job_processes',
     help: 'Job processes (calls) whose metrics are currently reported.',
@@ -54,7 +60,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   });
 
   const server = createServer((req, res) => {
-    handle(req, res, store, own).catch((err: unknown) => {
+    handle(req, res, store, [own, ...locals]).catch((err: unknown) => {
       options.logger?.warn({ err: err instanceof Error ? err.message : String(err), path: req.url }, 'metrics request failed');
       if (!res.headersSent) res.writeHead(500).end();
       else res.end();
@@ -76,14 +82,18 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     pushUrl: pushUrlFor({ host: options.host, port }),
     scrapeUrl: `http://${scrapeHost}:${port}${SCRAPE_PATH}`,
     store,
+    addLocalRegistry(registry) {
+      locals.add(registry);
+      return () => locals.delete(registry);
+    },
     close: () => closeServer(server),
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, store: SnapshotStore, own: Registry): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, store: SnapshotStore, local: readonly Registry[]): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   if (req.method === 'GET' && path === SCRAPE_PATH) {
-    const combined = await store.aggregate([await own.getMetricsAsJSON()]);
+    const combined = await store.aggregate(await Promise.all(local.map((registry) => registry.getMetricsAsJSON())));
     const body = await combined.metrics();
     res.writeHead(200, { 'content-type': combined.contentType }).end(body);
     return;

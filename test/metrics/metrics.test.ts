@@ -84,6 +84,23 @@ describe('Prometheus endpoint', () => {
     expect(sampleValue(text, 'letta_turn_llm_ttft_seconds_bucket{le="1",mode="letta",source="letta"}')).toBe(1);
   });
 
+  it("serves the main process's own queue (adoption or orphan sweeps) live, summed with the job processes'", async () => {
+    const own = new JobMetrics();
+    own.watchQueue(fakeQueue({ depth: 6, oldestPendingAgeMs: 12_000, retries: 0 }));
+    const job = new JobMetrics();
+    job.watchQueue(fakeQueue({ depth: 1, oldestPendingAgeMs: 2_000, retries: 0 }));
+    const pusher = startSnapshotPusher({ registry: job.registry, pushUrl: server.pushUrl, source: 'job-b', onError: (err) => { throw err; } });
+    await pusher.pushNow();
+    const remove = server.addLocalRegistry(own.registry);
+    const text = await (await fetch(server.scrapeUrl)).text();
+    expect(sampleValue(text, 'letta_memory_queue_depth')).toBe(7);
+    expect(sampleValue(text, 'letta_memory_queue_oldest_pending_age_seconds')).toBe(12);
+    remove();
+    await pusher.stop();
+    const after = await (await fetch(server.scrapeUrl)).text();
+    expect(sampleValue(after, 'letta_memory_queue_depth')).toBe(0);
+  });
+
   it('rejects malformed pushes and unknown paths', async () => {
     const bad = await fetch(server.pushUrl, { method: 'POST', body: '{"metrics": 3}' });
     expect(bad.status).toBe(400);
