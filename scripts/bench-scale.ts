@@ -80,7 +80,7 @@ interface ScaleResults {
 
 /**
  * The Node flags of `npm start`: job processes inherit them (@livekit/agents forks them with `fork(url, [agent])`, so
- * Node passes on the worker's execArgv), and so do the call processes here. None today.
+ * Node passes on the worker's execArgv), and so do the call processes here and the worker at rest.
  */
 function productionNodeFlags(): string[] {
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> };
@@ -157,7 +157,7 @@ async function measureWorkerAtRest(): Promise<WorkerAtRest | string> {
   const livekit = await startLiveKitServer({ apiKey, apiSecret });
   const closed = await freePort();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-scale-worker-'));
-  const worker = spawn(process.execPath, ['dist/src/main.js', 'start'], {
+  const worker = spawn(process.execPath, [...productionNodeFlags(), 'dist/src/main.js', 'start'], {
     detached: true, // its own process group: the job processes go with it
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -315,7 +315,7 @@ function renderWorkerAtRest(w: WorkerAtRest | string | undefined): string[] {
   if (w === undefined) return [];
   if (typeof w === 'string') return [`**Production worker at rest:** ${w}.`, ''];
   return [
-    `**Production worker at rest** (\`node dist/src/main.js start\`, registered with the local LiveKit stand-in, idle job processes warm): ` +
+    `**Production worker at rest** (\`npm start\`, registered with the local LiveKit stand-in, idle job processes warm): ` +
       `worker ${ms(w.workerMiB)} MiB; ${w.jobProcessMiB.length} idle job processes of ${w.jobProcessMiB.map((x) => ms(x)).join(' / ')} MiB; ` +
       `${w.inferenceProcesses} inference processes (turn detection is VAD: \`localEotInference: false\`, docs/framework-patches.md)` +
       `${w.otherProcesses.length ? `; other: ${w.otherProcesses.join(', ')}` : ''}.`,
