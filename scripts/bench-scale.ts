@@ -5,7 +5,7 @@
 // while its turns ran), this process's CPU (the stand-ins) and resident memory per job process, and replaces the
 // "## Concurrent calls" section of BENCHMARKS.md. Raw numbers: out/bench/scale-results.json.
 //
-//   --counts 1,4,8     which N to run          --lines N   measured turns per call (default 4, after a warm-up line)
+//   --counts 1,4,8     which N to run          --lines N   measured turns per call (default 8, after a warm-up line: one call's p95 rests on its 8 turns)
 //   --report-only      re-render from the results file      --no-write  leave BENCHMARKS.md alone
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -327,7 +327,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       counts: { type: 'string', default: '1,4,8,12,16,20' },
-      lines: { type: 'string', default: '4' },
+      lines: { type: 'string', default: '8' },
       'report-only': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
     },
