@@ -1,8 +1,11 @@
 // patches/@livekit+agents+1.8.1.patch (applied by `postinstall: patch-package`): the two audio helpers build their
 // output in one allocation instead of re-spreading arrays per chunk, and ServerOptions can leave the local
-// end-of-turn inference process off. Same results as before; see docs/framework-patches.md.
-import { AudioByteStream, ServerOptions, initializeLogger, mergeFrames } from '@livekit/agents';
-import { AudioFrame } from '@livekit/rtc-node';
+// end-of-turn inference process off, and sharp loads only when an image is encoded. Same results as before; see
+// docs/framework-patches.md.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AudioByteStream, ServerOptions, initializeLogger, llm, mergeFrames } from '@livekit/agents';
+import { AudioFrame, VideoBufferType, VideoFrame } from '@livekit/rtc-node';
 import { describe, expect, it } from 'vitest';
 
 initializeLogger({ pretty: false, level: 'error' });
@@ -36,6 +39,22 @@ describe('patched @livekit/agents audio helpers', () => {
     }
     for (const frame of stream.flush()) out.push(...frame.data);
     expect(out).toEqual(Array.from(samples));
+  });
+
+  it('importing the framework does not load sharp (image encoding loads it when a video frame is serialized)', async () => {
+    const script = `
+      await import('@livekit/agents');
+      const { createRequire } = await import('node:module');
+      const cache = createRequire(import.meta.url).cache;
+      console.log(JSON.stringify(Object.keys(cache).some((file) => file.includes('/node_modules/sharp/'))));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { cwd: process.cwd(), timeout: 60_000 });
+    expect(JSON.parse(stdout.trim())).toBe(false);
+
+    const rgba = new Uint8Array(2 * 2 * 4).fill(200);
+    const image = llm.createImageContent({ image: new VideoFrame(rgba, 2, 2, VideoBufferType.RGBA) });
+    const serialized = await llm.serializeImage(image);
+    expect(serialized.mimeType).toBe('image/png');
+    expect(Buffer.from(serialized.base64Data!, 'base64').subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('ServerOptions accepts localEotInference (default true)', () => {
