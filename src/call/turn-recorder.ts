@@ -50,7 +50,8 @@ export interface TurnRecorderOptions {
  * to the memory queue. It listens to the session's conversation events, so it runs after speech, never before it.
  */
 export class TurnRecorder {
-  private pendingUser: llm.ChatMessage | undefined;
+  /** What the caller said that no reply has answered yet, in order. */
+  private pendingUsers: llm.ChatMessage[] = [];
   private lastReply: ReplyTiming | undefined;
   private turns = 0;
   private readonly backgroundWrites = new Set<Promise<unknown>>();
@@ -61,7 +62,7 @@ export class TurnRecorder {
     session.on(voice.AgentSessionEventTypes.ConversationItemAdded, (event) => {
       const item = event.item;
       if (item.type !== 'message') return;
-      if (item.role === 'user') this.pendingUser = item;
+      if (item.role === 'user') this.pendingUsers.push(item);
       else if (item.role === 'assistant') this.completeTurn(item);
     });
   }
@@ -88,14 +89,21 @@ export class TurnRecorder {
   }
 
   private completeTurn(assistant: llm.ChatMessage): void {
-    const user = this.pendingUser;
-    this.pendingUser = undefined;
+    // A reply answers what was said before it started speaking (its createdAt). Words said over it belong to the next
+    // reply, even when the framework adds them to the conversation before the interrupted reply, as it does on a busy
+    // machine. Several utterances before one reply are one turn.
+    const answered = this.pendingUsers.filter((message) => message.createdAt <= assistant.createdAt);
+    this.pendingUsers = this.pendingUsers.filter((message) => message.createdAt > assistant.createdAt);
+    const user = answered.at(-1);
     const reply = this.lastReply;
     this.lastReply = undefined;
     this.turns += 1;
 
-    const userText = user?.textContent ?? '';
-    const memoryWritten = this.handOver(reply, userText, assistant, user);
+    const userText = answered
+      .map((message) => message.textContent ?? '')
+      .filter((text) => !isBlankUtterance(text))
+      .join(' ');
+    const memoryWritten = this.handOver(reply, userText, assistant, answered[0]);
     const report = this.report(reply, assistant, user, memoryWritten);
     this.options.logger.info({ ...report, sessionId: this.options.sessionId }, 'turn complete');
     if (report.replyEnd === 'stalled' || report.replyEnd === 'cut') {
