@@ -1,11 +1,11 @@
 // Drives the local Cartesia stand-in with the REAL @livekit/agents-plugin-cartesia.
 import { initializeLogger, tts as ttsNs } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { synthesize } from '../../simulation/harness/espeak.js';
 import { makeSelfSignedCert, trustInGlobalHttpsAgent } from '../../simulation/harness/tls.js';
-import { CartesiaServer } from '../../simulation/stand-ins/cartesia-server.js';
+import { cartesiaPerTest } from '../support/cartesia-per-test.js';
 
 const RATE = 24000;
 
@@ -13,14 +13,7 @@ beforeAll(() => {
   initializeLogger({ pretty: false, level: 'warn' });
 });
 
-let server: CartesiaServer | undefined;
-let tts: cartesia.TTS | undefined;
-afterEach(async () => {
-  await tts?.close();
-  tts = undefined;
-  await server?.close();
-  server = undefined;
-});
+const cartesiaStandIn = cartesiaPerTest();
 
 interface Collected {
   samples: number;
@@ -55,8 +48,8 @@ async function expectedSamples(texts: string[]): Promise<number> {
 describe('CartesiaServer with the real cartesia plugin', () => {
   it('stream() returns espeak speech for the text after the configured TTFB, with word timestamps', async () => {
     const ttfbMs = 300;
-    server = await CartesiaServer.start({ ttfbMs });
-    tts = new cartesia.TTS({ apiKey: 'test-key', baseUrl: server.url, sampleRate: RATE, voice: 'voice-a' });
+    const server = await cartesiaStandIn.start({ ttfbMs });
+    const tts = cartesiaStandIn.use(new cartesia.TTS({ apiKey: 'test-key', baseUrl: server.url, sampleRate: RATE, voice: 'voice-a' }));
     const text = 'Sure, I can help you with that booking tonight.';
     await synthesize(text + ' ', { sampleRate: RATE }); // warm the cache so TTFB is the configured one
     const stream = tts.stream();
@@ -89,8 +82,8 @@ describe('CartesiaServer with the real cartesia plugin', () => {
   });
 
   it('paces chunks at realTimeFactor of the audio duration', async () => {
-    server = await CartesiaServer.start({ realTimeFactor: 0.5 });
-    tts = new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE });
+    const server = await cartesiaStandIn.start({ realTimeFactor: 0.5 });
+    const tts = cartesiaStandIn.use(new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE }));
     const text = 'This sentence is long enough to measure how fast the audio arrives here.';
     await synthesize(text + ' ', { sampleRate: RATE });
     const stream = tts.stream();
@@ -107,8 +100,8 @@ describe('CartesiaServer with the real cartesia plugin', () => {
   });
 
   it('serves several generations over the pooled socket, as fast as possible by default', async () => {
-    server = await CartesiaServer.start();
-    tts = new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE });
+    const server = await cartesiaStandIn.start();
+    const tts = cartesiaStandIn.use(new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE }));
     for (const text of ['First reply.', 'Second reply, a little longer.']) {
       const stream = tts.stream();
       stream.pushText(text);
@@ -127,8 +120,8 @@ describe('CartesiaServer with the real cartesia plugin', () => {
     const tls = makeSelfSignedCert();
     const untrust = trustInGlobalHttpsAgent(tls.cert);
     try {
-      server = await CartesiaServer.start({ tls, ttfbMs: 100 });
-      tts = new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE });
+      const server = await cartesiaStandIn.start({ tls, ttfbMs: 100 });
+      const tts = cartesiaStandIn.use(new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE }));
       const text = 'Your table is booked.';
       const expected = (await synthesize(text, { sampleRate: RATE })).pcm.length;
       let samples = 0;
@@ -170,9 +163,9 @@ describe('CartesiaServer wire protocol', () => {
   };
 
   it('rejects a socket without an API key (401)', async () => {
-    server = await CartesiaServer.start();
+    const server = await cartesiaStandIn.start();
     const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(`${server?.url.replace('http', 'ws')}/tts/websocket`, { headers: { 'Cartesia-Version': '2025-04-16' } });
+      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/tts/websocket`, { headers: { 'Cartesia-Version': '2025-04-16' } });
       ws.on('unexpected-response', (_q, res) => resolve(res.statusCode ?? 0));
       ws.on('open', () => resolve(101));
       ws.on('error', () => undefined);
@@ -181,7 +174,7 @@ describe('CartesiaServer wire protocol', () => {
   });
 
   it('accepts query credentials, answers flush with flush_done, errors on bad format, stops on cancel', async () => {
-    server = await CartesiaServer.start({ realTimeFactor: 1 });
+    const server = await cartesiaStandIn.start({ realTimeFactor: 1 });
     const { ws, messages } = await open(`${server.url.replace('http', 'ws')}/tts/websocket?api_key=k&cartesia_version=2025-04-16`, {});
     ws.send(JSON.stringify({ ...base, context_id: 'a', transcript: 'Hello.', continue: true, flush: true }));
     await until(() => messages.some((m) => m.type === 'flush_done'));

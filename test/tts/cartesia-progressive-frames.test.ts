@@ -4,24 +4,17 @@
 // progressive framing starts at 20 ms, doubles up to 100 ms, and holds back only a 10 ms tail.
 import { initializeLogger, tts as ttsNs } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CartesiaServer } from '../../simulation/stand-ins/cartesia-server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createTts } from '../../src/pipeline.js';
+import { cartesiaPerTest } from '../support/cartesia-per-test.js';
 
 const RATE = 24_000;
 const TEXT = 'Sure thing, happy to help. Here is what I found.';
 
 beforeAll(() => initializeLogger({ pretty: false, level: 'warn' }));
 
-let server: CartesiaServer | undefined;
-let tts: ttsNs.TTS | undefined;
-afterEach(async () => {
-  await tts?.close();
-  tts = undefined;
-  await server?.close();
-  server = undefined;
-});
+const cartesiaStandIn = cartesiaPerTest();
 
 interface Spoken {
   frames: Array<{ samples: number; final: boolean; at: number }>;
@@ -35,9 +28,8 @@ async function speak(progressiveFrames: boolean | undefined): Promise<Spoken> {
 }
 
 async function speakWith(createTtsFor: (cartesiaUrl: string) => ttsNs.TTS): Promise<Spoken> {
-  server = await CartesiaServer.start({ ttfbMs: 20, realTimeFactor: 1 });
-  tts = createTtsFor(server.url);
-  const stream = tts.stream();
+  const server = await cartesiaStandIn.start({ ttfbMs: 20, realTimeFactor: 1 });
+  const stream = cartesiaStandIn.use(createTtsFor(server.url)).stream();
   stream.pushText(TEXT);
   stream.endInput();
   const frames: Spoken['frames'] = [];
@@ -57,8 +49,6 @@ const ms = (samples: number) => (samples / RATE) * 1000;
 describe('cartesia.TTS progressiveFrames (patched plugin option)', () => {
   it('releases the first audio after 20 ms of it, in 10 ms + growing frames, and loses nothing', async () => {
     const stock = await speak(undefined);
-    await tts?.close();
-    await server?.close();
     const progressive = await speak(true);
 
     // Same audio, sample for sample.
@@ -92,8 +82,6 @@ describe('cartesia.TTS progressiveFrames (patched plugin option)', () => {
         ),
       );
     const byDefault = await speakWith(workerTts({}));
-    await tts?.close();
-    await server?.close();
     const off = await speakWith(workerTts({ CARTESIA_PROGRESSIVE_FRAMES: 'false' }));
     expect(ms(byDefault.frames[0]!.samples)).toBe(10);
     expect(ms(off.frames[0]!.samples)).toBe(100);

@@ -1,23 +1,16 @@
 // The first-clause wrapper in front of the REAL Cartesia plugin, against the local Cartesia stand-in.
 import { initializeLogger, tts as ttsNs } from '@livekit/agents';
 import * as cartesia from '@livekit/agents-plugin-cartesia';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CartesiaServer } from '../../simulation/stand-ins/cartesia-server.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FirstClauseTTS, withFirstClauseFlush } from '../../src/tts/first-clause-tts.js';
+import { cartesiaPerTest } from '../support/cartesia-per-test.js';
 
 const RATE = 24000;
 const REPLY = 'Sure thing, happy to help. Here is what I found.';
 
 beforeAll(() => initializeLogger({ pretty: false, level: 'warn' }));
 
-let server: CartesiaServer | undefined;
-let tts: ttsNs.TTS | undefined;
-afterEach(async () => {
-  await tts?.close();
-  tts = undefined;
-  await server?.close();
-  server = undefined;
-});
+const cartesiaStandIn = cartesiaPerTest();
 
 /** Pushes LLM-like tokens 40 ms apart; returns when each was pushed. */
 async function pushTokens(stream: ttsNs.SynthesizeStream, text: string): Promise<number[]> {
@@ -40,19 +33,21 @@ async function drain(stream: ttsNs.SynthesizeStream): Promise<number> {
   return samples;
 }
 
-async function speak(wrap: boolean): Promise<{ transcripts: Array<{ text: string; receivedAt: number }>; pushedAt: number[]; samples: number }> {
-  server = await CartesiaServer.start({ ttfbMs: 20 });
+async function speak(
+  wrap: boolean,
+): Promise<{ tts: ttsNs.TTS; transcripts: Array<{ text: string; receivedAt: number }>; pushedAt: number[]; samples: number }> {
+  const server = await cartesiaStandIn.start({ ttfbMs: 20 });
   const plugin = new cartesia.TTS({ apiKey: 'k', baseUrl: server.url, sampleRate: RATE });
-  tts = wrap ? withFirstClauseFlush(plugin) : plugin;
+  const tts = cartesiaStandIn.use(wrap ? withFirstClauseFlush(plugin) : plugin);
   const stream = tts.stream();
   const [pushedAt, samples] = await Promise.all([pushTokens(stream, REPLY), drain(stream)]);
   const record = server.requests.at(-1)!;
-  return { transcripts: record.transcripts.map((t) => ({ text: t.text, receivedAt: t.receivedAt })), pushedAt, samples };
+  return { tts, transcripts: record.transcripts.map((t) => ({ text: t.text, receivedAt: t.receivedAt })), pushedAt, samples };
 }
 
 describe('withFirstClauseFlush(cartesia.TTS)', () => {
   it('sends the first clause on the token that completes it, the rest in whole sentences, in one context', async () => {
-    const { transcripts, pushedAt, samples } = await speak(true);
+    const { tts, transcripts, pushedAt, samples } = await speak(true);
     expect(tts).toBeInstanceOf(FirstClauseTTS);
     expect(transcripts.map((t) => t.text.trim()).filter(Boolean)).toEqual(['Sure thing,', 'happy to help.', 'Here is what I found.']);
     // "Sure thing," left right after the 2nd token, before the 3rd was even pushed.
@@ -69,8 +64,6 @@ describe('withFirstClauseFlush(cartesia.TTS)', () => {
 
   it('speaks the same audio as the plugin alone', async () => {
     const wrapped = await speak(true);
-    await tts?.close();
-    await server?.close();
     const plain = await speak(false);
     // Same words, split differently: espeak renders each piece separately, so allow a small difference.
     expect(Math.abs(wrapped.samples - plain.samples) / plain.samples).toBeLessThan(0.15);
