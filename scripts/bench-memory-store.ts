@@ -20,27 +20,14 @@ import { openMemoryQueue, type MemoryStoreChoice } from '../src/memory/open-queu
 import { startDebianPostgres } from '../simulation/real-servers/debian-postgres.js';
 import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
 import { writeBenchmarkSection } from './benchmarks-section.js';
-import { runQueueWorkload, type Percentiles } from './bench-queue-workload.js';
+import { runQueueWorkload, WORKLOAD_OPTIONS, workloadSettings, type Percentiles } from './bench-queue-workload.js';
 
 const HEADING = '## Memory store: file journal vs PostgreSQL';
 const RESULTS_FILE = path.resolve('out/bench/memory-store.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
 
-const { values } = parseArgs({
-  options: {
-    turns: { type: 'string', default: '1000' },
-    agents: { type: 'string', default: '20' },
-    'batch-max': { type: 'string', default: '8' },
-    concurrency: { type: 'string', default: '4' },
-    'letta-ms': { type: 'string', default: '5' },
-    'no-write': { type: 'boolean', default: false },
-  },
-});
-const TURNS = Number(values.turns);
-const AGENTS = Number(values.agents);
-const BATCH_MAX = Number(values['batch-max']);
-const CONCURRENCY = Number(values.concurrency);
-const LETTA_MS = Number(values['letta-ms']);
+const { values } = parseArgs({ options: { ...WORKLOAD_OPTIONS, 'no-write': { type: 'boolean', default: false } } });
+const { turns: TURNS, agents: AGENTS, batchMax: BATCH_MAX, concurrency: CONCURRENCY, lettaMs: LETTA_MS } = workloadSettings(values);
 
 type StoreResult = {
   store: 'file' | 'postgres';

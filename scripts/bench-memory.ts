@@ -15,22 +15,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MemoryQueue } from '../src/memory/memory-queue.js';
 import { startLettaServer, type LettaServer } from '../simulation/stand-ins/letta-server.js';
-import { runQueueWorkload, type Percentiles } from './bench-queue-workload.js';
+import { runQueueWorkload, WORKLOAD_OPTIONS, workloadSettings, type Percentiles } from './bench-queue-workload.js';
 
-const { values } = parseArgs({
-  options: {
-    turns: { type: 'string', default: '1000' },
-    agents: { type: 'string', default: '20' },
-    'batch-max': { type: 'string', default: '8' },
-    concurrency: { type: 'string', default: '4' },
-    'letta-ms': { type: 'string', default: '5' },
-  },
-});
-const TURNS = Number(values.turns);
-const AGENTS = Number(values.agents);
-const BATCH_MAX = Number(values['batch-max']);
-const CONCURRENCY = Number(values.concurrency);
-const LETTA_MS = Number(values['letta-ms']);
+const { values } = parseArgs({ options: WORKLOAD_OPTIONS });
+const { turns: TURNS, agents: AGENTS, batchMax: BATCH_MAX, concurrency: CONCURRENCY, lettaMs: LETTA_MS } = workloadSettings(values);
 
 type Result = {
   label: string;

@@ -8,6 +8,34 @@ import type { MemoryQueue } from '../src/memory/memory-queue.js';
 
 export type Percentiles = { p50: number; p99: number; perSecond: number };
 
+/** The workload's command-line options (node:util parseArgs), the same in every memory benchmark. */
+export const WORKLOAD_OPTIONS = {
+  turns: { type: 'string', default: '1000' },
+  agents: { type: 'string', default: '20' },
+  'batch-max': { type: 'string', default: '8' },
+  concurrency: { type: 'string', default: '4' },
+  'letta-ms': { type: 'string', default: '5' },
+} as const;
+
+export interface WorkloadSettings {
+  turns: number;
+  agents: number;
+  batchMax: number;
+  concurrency: number;
+  /** How long the Letta stand-in takes to answer a write. */
+  lettaMs: number;
+}
+
+export function workloadSettings(values: { turns: string; agents: string; 'batch-max': string; concurrency: string; 'letta-ms': string }): WorkloadSettings {
+  return {
+    turns: Number(values.turns),
+    agents: Number(values.agents),
+    batchMax: Number(values['batch-max']),
+    concurrency: Number(values.concurrency),
+    lettaMs: Number(values['letta-ms']),
+  };
+}
+
 export interface QueueWorkloadResult {
   /** One caller at a time, each waiting for its append (a single voice session). */
   sequential: Percentiles;
