@@ -21,6 +21,7 @@ import { startVoiceCallHarness, type ProviderLatencies } from '../simulation/har
 import { BENCH_LINES, BENCH_REPLY } from './bench-variants.js';
 import { writeBenchmarkSection } from './benchmarks-section.js';
 import { positiveWholeNumber, runCommand } from './cli.js';
+import { describeMachine, formatLoadAverage, machineFacts, type MachineFacts } from './machine.js';
 
 const RESULTS_FILE = path.resolve('out/bench/browser-results.json');
 const BENCHMARKS_FILE = path.resolve('BENCHMARKS.md');
@@ -37,7 +38,7 @@ interface BrowserBenchResults {
   startedAt: string;
   durationMinutes: number;
   command: string;
-  machine: { cpus: number; model: string; node: string; platform: string; release: string; loadAverage: number[] };
+  machine: MachineFacts;
   latencies: ProviderLatencies;
   linesPerCall: number;
   browser: MeasuredLine[];
@@ -56,14 +57,7 @@ async function run(turns: number, linesPerCall: number, withHarness: boolean, lo
     startedAt: new Date(started).toISOString(),
     durationMinutes: 0,
     command: `npm run bench:browser${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    machine: {
-      cpus: os.cpus().length,
-      model: os.cpus()[0]?.model ?? 'unknown CPU',
-      node: process.version,
-      platform: os.platform(),
-      release: os.release(),
-      loadAverage: [],
-    },
+    machine: { ...machineFacts(), loadAverage: [] }, // taken at the end of the run
     latencies: rig.latencies,
     linesPerCall,
     browser: [],
@@ -171,8 +165,7 @@ export function renderSection(r: BrowserBenchResults): string {
     '',
     `Command of this run: \`${r.command}\``,
     '',
-    `**Machine:** ${r.machine.cpus} × ${r.machine.model} (shared, noisy), Node ${r.machine.node}, ${r.machine.platform} ` +
-      `${r.machine.release}; load average at the end ${r.machine.loadAverage.map((x) => x.toFixed(2)).join(' / ')}. ` +
+    `**Machine:** ${describeMachine(r.machine)}; load average at the end ${formatLoadAverage(r.machine)}. ` +
       `Run started ${r.startedAt}, took ${r.durationMinutes.toFixed(1)} min.`,
     '',
     `**Injected provider latencies:** Deepgram +${l.deepgramMs} ms per result, OpenAI TTFT ${l.openaiTtftMs} ms + ` +

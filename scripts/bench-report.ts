@@ -1,7 +1,7 @@
 // Turns benchmark samples into tables, verdicts against the targets, and the "## Voice latency" section of
 // BENCHMARKS.md (other sections of that file are left untouched).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { describeMachine, formatLoadAverage, machineFacts } from './machine.js';
 import { formatMarkdownTable, medianDifferenceCI, ms, summarize, type Summary } from '../simulation/harness/metrics.js';
 import type { MeasuredTurn, ProviderLatencies } from '../simulation/harness/voice-call-harness.js';
 import type { AudioRun } from './bench-audio.js';
@@ -91,9 +91,9 @@ export function renderVoiceSection(r: BenchResults): { markdown: string; verdict
   );
   lines.push('**Reproduce:** `npm run bench:voice` (this section) or `npm run bench` (voice, then the memory benchmark).', '');
   lines.push(`Command of this run: \`${r.command}\``, '');
+  const machine = { ...machineFacts(), ...(r.loadAverage ? { loadAverage: r.loadAverage } : {}) };
   lines.push(
-    `**Machine:** ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'} (shared, noisy), Node ${process.version}, ` +
-      `${os.platform()} ${os.release()}; load average at the end ${(r.loadAverage ?? os.loadavg()).map((x) => x.toFixed(2)).join(' / ')}. ` +
+    `**Machine:** ${describeMachine(machine)}; load average at the end ${formatLoadAverage(machine)}. ` +
       `Run started ${r.startedAt.toISOString()}, took ${(r.durationSeconds / 60).toFixed(1)} min.`,
     '',
   );
